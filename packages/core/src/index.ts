@@ -1,4 +1,22 @@
+export { createGuard, type Guard } from "./guard.js";
+export type { GuardOptions, GuardMode, DecisionEvent } from "./options.js";
+export type { AgentIdentity, DecisionSource } from "./identity.js";
+export type { AgentWritClaims } from "./claims.js";
+export type { AllowedDelegators, DelegatorPredicate } from "./delegation.js";
 export { parseScope, isValidScope, scopeCovers, scopeIsSubset, type Scope } from "./scope.js";
+export {
+  anyOf,
+  allOf,
+  compileRequirement,
+  evaluateRequirement,
+  isCompiledRequirement,
+  type Requirement,
+  type RequirementParams,
+  type RequirementResult,
+  type CompiledRequirement,
+  type AllOf,
+  type AnyOf,
+} from "./requirement.js";
 export {
   computeChainHash,
   delegationSigningInput,
@@ -7,5 +25,12 @@ export {
   type DelegationRecord,
 } from "./delegation-record.js";
 export { ed25519Kid, publicKeyToX, type Ed25519PublicJwk, type PublicKeyInput } from "./keys.js";
-export { GuardError, isGuardError, GUARD_ERROR_CODES, type GuardErrorCode } from "./errors.js";
-export { buildChallenge, quoteHeaderValue, PROBLEM_CONTENT_TYPE, type ProblemDetails } from "./challenge.js";
+export { GuardError, isGuardError, statusOf, GUARD_ERROR_CODES, type GuardErrorCode, type BearerErrorCode } from "./errors.js";
+export {
+  buildChallenge,
+  buildProblem,
+  quoteHeaderValue,
+  PROBLEM_CONTENT_TYPE,
+  PROBLEM_TYPE_PREFIX,
+  type ProblemDetails,
+} from "./challenge.js";

@@ -76,5 +76,5 @@ export async function importTrustedKey(x: string): Promise<TrustedKey> {
     ed25519Kid(x),
     importJWK({ kty: "OKP", crv: "Ed25519", x }, "EdDSA", { extractable: false }),
   ]);
-  return { kid, x, cryptoKey: key as CryptoKey };
+  return { kid, x, cryptoKey: key };
 }

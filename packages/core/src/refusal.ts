@@ -14,6 +14,5 @@ export class Refusal {
 }
 
 export function refuse(code: GuardErrorCode, cause?: unknown, scope?: readonly string[]): never {
-  // eslint-disable-next-line @typescript-eslint/only-throw-error -- internal control flow, converted at the boundary
   throw new Refusal(code, cause, scope);
 }

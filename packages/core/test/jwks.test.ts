@@ -1,0 +1,59 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGuard } from "../src/index.js";
+import { bearer, kidOf, makeKey, mint } from "./support/tokens.js";
+
+const key = makeKey();
+let server: Server;
+let url = "";
+let fetches = 0;
+let mode: "ok" | "down" | "slow" = "ok";
+
+beforeAll(async () => {
+  const kid = await kidOf(key);
+  server = createServer((_req, res) => {
+    fetches++;
+    if (mode === "down") {
+      res.writeHead(500);
+      res.end();
+      return;
+    }
+    if (mode === "slow") return;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ keys: [{ ...key.jwk, kid, alg: "EdDSA", use: "sig" }] }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+describe("JWKS", () => {
+  it("verifies with a key from the JWKS", async () => {
+    mode = "ok";
+    const guard = createGuard({ jwksUri: url });
+    await expect(guard.authenticate(bearer(await mint(key)))).resolves.toMatchObject({ source: "local" });
+  });
+  it("a flood of unknown kids costs at most one fetch per cooldown", async () => {
+    mode = "ok";
+    const guard = createGuard({ jwksUri: url });
+    await guard.authenticate(bearer(await mint(key)));
+    const before = fetches;
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => mint(key, undefined, { kid: `unknown-${i}` }).then((t) => guard.authenticate(bearer(t)))));
+    expect(results.every((r) => r.status === "rejected" && (r.reason as { code: string }).code === "unknown_kid")).toBe(true);
+    expect(fetches - before).toBeLessThanOrEqual(1);
+  });
+  it("JWKS outage or timeout → 503 jwks_unavailable, never 401", async () => {
+    mode = "down";
+    const guard = createGuard({ jwksUri: url });
+    await expect(guard.authenticate(bearer(await mint(key)))).rejects.toMatchObject({ code: "jwks_unavailable", status: 503 });
+    mode = "slow";
+    const g2 = createGuard({ jwksUri: url, brokerTimeoutMs: 100 });
+    await expect(g2.authenticate(bearer(await mint(key)))).rejects.toMatchObject({ code: "jwks_unavailable", status: 503 });
+    mode = "ok";
+    await expect(g2.authenticate(bearer(await mint(key)))).resolves.toBeDefined();
+  });
+});
