@@ -59,7 +59,7 @@ export interface GuardOptions {
   /** RFC 9728 protected-resource metadata URL, sent as `resource_metadata` in challenges. */
   readonly resourceMetadataUrl?: string;
   /** Called once per decision; must not throw (errors are swallowed). */
-  readonly onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  readonly onDecision?: (event: DecisionEvent) => unknown;
   /** `fetch` used for the broker and JWKS. @default globalThis.fetch */
   readonly fetch?: typeof fetch;
 }
@@ -82,7 +82,7 @@ export interface ResolvedOptions {
   readonly maxTokenBytes: number;
   readonly realm: string | undefined;
   readonly resourceMetadataUrl: string | undefined;
-  readonly onDecision: ((event: DecisionEvent) => void | Promise<void>) | undefined;
+  readonly onDecision: ((event: DecisionEvent) => unknown) | undefined;
   readonly fetch: typeof fetch;
 }
 
