@@ -34,3 +34,12 @@ export {
   PROBLEM_TYPE_PREFIX,
   type ProblemDetails,
 } from "./challenge.js";
+export {
+  GUARD_ENV_VARS,
+  optionsFromEnv,
+  isGuard,
+  resolveGuard,
+  toErrorResponse,
+  authorizationFromRawHeaders,
+  type ErrorResponse,
+} from "./adapter-support.js";

@@ -1,0 +1,98 @@
+/**
+ * Helpers every framework adapter uses, so that no adapter re-implements a rule:
+ * resolving a guard from options or the environment, rendering a `GuardError` as a response,
+ * and reading the `Authorization` header safely when a client sent several.
+ */
+import { PROBLEM_CONTENT_TYPE } from "./challenge.js";
+import type { GuardError } from "./errors.js";
+import { createGuard, type Guard } from "./guard.js";
+import type { GuardOptions } from "./options.js";
+
+/** The environment variables adapters read when given no options. */
+export const GUARD_ENV_VARS = ["AGENTWRIT_BROKER_URL", "AGENTWRIT_PUBLIC_KEY", "AGENTWRIT_AUDIENCE", "AGENTWRIT_ISSUER"] as const;
+
+/**
+ * Guard options from environment variables. Core never reads the environment itself: a Node
+ * adapter passes `process.env`, a Workers app passes its bindings.
+ * `AGENTWRIT_AUDIENCE` may list several audiences separated by commas.
+ * @throws TypeError when none of the variables is set
+ */
+export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>): GuardOptions {
+  const get = (k: (typeof GUARD_ENV_VARS)[number]): string | undefined => {
+    const v = env[k]?.trim();
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const brokerUrl = get("AGENTWRIT_BROKER_URL");
+  const publicKey = get("AGENTWRIT_PUBLIC_KEY");
+  const audience = get("AGENTWRIT_AUDIENCE");
+  const issuer = env.AGENTWRIT_ISSUER; // an empty issuer is meaningful: the broker's default `iss` is ""
+  if (brokerUrl === undefined && publicKey === undefined) {
+    throw new TypeError(
+      `agentwrit: no guard configuration. Pass options, or set AGENTWRIT_BROKER_URL and/or AGENTWRIT_PUBLIC_KEY ` +
+        `(optionally AGENTWRIT_AUDIENCE and AGENTWRIT_ISSUER).`,
+    );
+  }
+  const list = audience?.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  return {
+    ...(brokerUrl === undefined ? {} : { brokerUrl }),
+    ...(publicKey === undefined ? {} : { publicKey: publicKey.replace(/\\n/g, "\n") }),
+    ...(list === undefined || list.length === 0 ? {} : { audience: list.length === 1 ? (list[0] ?? "") : list }),
+    ...(issuer === undefined ? {} : { issuer }),
+  };
+}
+
+/** True for a value made by `createGuard`. */
+export function isGuard(x: unknown): x is Guard {
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    typeof (x as Guard).authenticate === "function" &&
+    typeof (x as Guard).authorize === "function" &&
+    typeof (x as Guard).verify === "function"
+  );
+}
+
+/**
+ * The guard an adapter should use: the one given, one built from options, or (with neither)
+ * one built from the environment the adapter passes.
+ */
+export function resolveGuard(input: Guard | GuardOptions | undefined, env?: Readonly<Record<string, string | undefined>>): Guard {
+  if (isGuard(input)) return input;
+  if (input !== undefined) return createGuard(input);
+  if (env === undefined) throw new TypeError("agentwrit: no guard configuration; pass a guard or options");
+  return createGuard(optionsFromEnv(env));
+}
+
+/** A ready-to-send error response. */
+export interface ErrorResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** JSON text of the RFC 9457 problem body. */
+  readonly body: string;
+}
+
+/** Renders a `GuardError` as status, headers (challenge, Retry-After, content type) and body. */
+export function toErrorResponse(err: GuardError): ErrorResponse {
+  return {
+    status: err.status,
+    headers: { ...err.headers, "Content-Type": PROBLEM_CONTENT_TYPE, "Cache-Control": "no-store" },
+    body: JSON.stringify(err.problem),
+  };
+}
+
+/**
+ * The `Authorization` value from Node's `rawHeaders` (name, value, name, value…). Node keeps
+ * only the first of several `Authorization` headers in `req.headers`; this returns them joined,
+ * which the guard refuses as malformed, so an ambiguous request is never authenticated.
+ */
+export function authorizationFromRawHeaders(rawHeaders: readonly string[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (name !== undefined && name.length === 13 && name.toLowerCase() === "authorization") {
+      const value = rawHeaders[i + 1] ?? "";
+      found = found === undefined ? value : found + ", " + value;
+    }
+  }
+  return found;
+}

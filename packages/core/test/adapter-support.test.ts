@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { authorizationFromRawHeaders, createGuard, GuardError, optionsFromEnv, resolveGuard, toErrorResponse } from "../src/index.js";
+import { makeKey } from "./support/tokens.js";
+
+describe("adapter support", () => {
+  it("optionsFromEnv reads the four variables and fails clearly with none", () => {
+    const key = makeKey();
+    expect(optionsFromEnv({ AGENTWRIT_BROKER_URL: "http://127.0.0.1:8080", AGENTWRIT_AUDIENCE: "a, b", AGENTWRIT_ISSUER: "" })).toEqual({
+      brokerUrl: "http://127.0.0.1:8080",
+      audience: ["a", "b"],
+      issuer: "",
+    });
+    const fromEnv = optionsFromEnv({ AGENTWRIT_PUBLIC_KEY: key.publicKeyPem.replace(/\n/g, "\\n") });
+    expect(fromEnv.publicKey).toBe(key.publicKeyPem.trim());
+    expect(createGuard(fromEnv).mode).toBe("local");
+    expect(() => optionsFromEnv({})).toThrow(/AGENTWRIT_BROKER_URL/);
+    expect(() => resolveGuard(undefined, {})).toThrow(TypeError);
+    expect(resolveGuard(undefined, { AGENTWRIT_PUBLIC_KEY: key.rawBase64 }).mode).toBe("local");
+    const g = createGuard({ publicKey: key.jwk });
+    expect(resolveGuard(g)).toBe(g);
+    expect(resolveGuard({ brokerUrl: "http://127.0.0.1:1" }).mode).toBe("broker");
+  });
+  it("toErrorResponse renders status, challenge and problem+json", () => {
+    const r = toErrorResponse(new GuardError("token_expired", { realm: "api" }));
+    expect(r.status).toBe(401);
+    expect(r.headers["Content-Type"]).toBe("application/problem+json");
+    expect(r.headers["WWW-Authenticate"]).toContain('error="invalid_token"');
+    expect(JSON.parse(r.body)).toMatchObject({ code: "token_expired", status: 401 });
+    expect(toErrorResponse(new GuardError("broker_unavailable")).headers["Retry-After"]).toBe("1");
+  });
+  it("authorizationFromRawHeaders joins duplicates so they are refused", async () => {
+    expect(authorizationFromRawHeaders(["Host", "x", "authorization", "Bearer a"])).toBe("Bearer a");
+    expect(authorizationFromRawHeaders(["Authorization", "Bearer a", "AUTHORIZATION", "Bearer b"])).toBe("Bearer a, Bearer b");
+    expect(authorizationFromRawHeaders(["Host", "x"])).toBeUndefined();
+    const g = createGuard({ publicKey: makeKey().jwk });
+    await expect(g.authenticate("Bearer a, Bearer b")).rejects.toMatchObject({ code: "malformed_authorization" });
+  });
+});
