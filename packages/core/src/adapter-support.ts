@@ -35,7 +35,7 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   const list = audience?.split(",").map((a) => a.trim()).filter((a) => a !== "");
   return {
     ...(brokerUrl === undefined ? {} : { brokerUrl }),
-    ...(publicKey === undefined ? {} : { publicKey: publicKey.replace(/\\n/g, "\n") }),
+    ...(publicKey === undefined ? {} : { publicKey: publicKey.replace(/\\n/g, "\n").trim() }),
     ...(list === undefined || list.length === 0 ? {} : { audience: list.length === 1 ? (list[0] ?? "") : list }),
     ...(issuer === undefined ? {} : { issuer }),
   };
