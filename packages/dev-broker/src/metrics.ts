@@ -81,7 +81,7 @@ export class Metrics {
       f.hist.set(labelValue, h);
     }
     DEFAULT_BUCKETS.forEach((le, i) => {
-      if (seconds <= le && h !== undefined) h.buckets[i] = (h.buckets[i] ?? 0) + 1;
+      if (seconds <= le) h.buckets[i] = (h.buckets[i] ?? 0) + 1;
     });
     h.sum += seconds;
     h.count += 1;

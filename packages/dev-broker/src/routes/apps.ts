@@ -50,10 +50,17 @@ export function registerApp(b: BrokerCore, ctx: RequestContext): void {
   }
   const name = req.name ?? "";
   const scopes = req.scopes ?? [];
-  if (name === "") return writeProblem(ctx, 400, "invalid_request", "name is required");
-  if (scopes.length === 0) return writeProblem(ctx, 400, "invalid_request", "scopes must not be empty");
+  if (name === "") {
+    writeProblem(ctx, 400, "invalid_request", "name is required");
+    return;
+  }
+  if (scopes.length === 0) {
+    writeProblem(ctx, 400, "invalid_request", "scopes must not be empty");
+    return;
+  }
   if (name.length > 64 || !APP_NAME.test(name)) {
-    return writeProblem(ctx, 400, "invalid_request", "invalid app name: must be lowercase letters, digits, and hyphens");
+    writeProblem(ctx, 400, "invalid_request", "invalid app name: must be lowercase letters, digits, and hyphens");
+    return;
   }
   if (scopeFormatError(ctx, scopes)) return;
   if (req.token_ttl !== undefined && ttlError(ctx, req.token_ttl)) return;
@@ -71,7 +78,10 @@ export function registerApp(b: BrokerCore, ctx: RequestContext): void {
     createdAt: now,
     updatedAt: now,
   };
-  if (!b.apps.add(app)) return writeProblem(ctx, 500, "internal_error", "failed to register app");
+  if (!b.apps.add(app)) {
+    writeProblem(ctx, 500, "internal_error", "failed to register app");
+    return;
+  }
   b.record({ event_type: "app_registered", detail: `app ${name} registered with scopes [${scopes.join(" ")}]`, agent_id: "app:" + app.appId, outcome: "success" });
   writeJson(ctx, 201, {
     app_id: app.appId,

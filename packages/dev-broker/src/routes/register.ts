@@ -62,7 +62,10 @@ export function register(b: BrokerCore, ctx: RequestContext): void {
 
   // 2. launch-token lookup; 3. scope check (nothing consumed yet).
   const lt = b.launchTokens.lookup(launch_token, now);
-  if (typeof lt === "string") return fail(401, "launch token: " + lt);
+  if (typeof lt === "string") {
+    fail(401, "launch token: " + lt);
+    return;
+  }
   if (!scopeIsSubset(requested, lt.allowedScope)) {
     b.record({
       event_type: "registration_policy_violation",
@@ -71,23 +74,45 @@ export function register(b: BrokerCore, ctx: RequestContext): void {
       task_id,
       outcome: "denied",
     });
-    return fail(403, "requested scope exceeds allowed scope");
+    fail(403, "requested scope exceeds allowed scope");
+    return;
   }
   // 4. nonce consumed; 5. public key; 6. signature.
   const nonceErr = b.nonces.consume(nonce, now);
-  if (nonceErr !== null) return fail(401, "nonce: " + nonceErr);
+  if (nonceErr !== null) {
+    fail(401, "nonce: " + nonceErr);
+    return;
+  }
   const raw = decodeStdGo(public_key);
-  if (raw === null) return fail(401, "invalid Ed25519 public key: base64 decode failed");
-  if (raw.length !== 32) return fail(401, "invalid Ed25519 public key: wrong key size");
+  if (raw === null) {
+    fail(401, "invalid Ed25519 public key: base64 decode failed");
+    return;
+  }
+  if (raw.length !== 32) {
+    fail(401, "invalid Ed25519 public key: wrong key size");
+    return;
+  }
   const sig = decodeStdGo(signature);
-  if (sig === null) return fail(401, "nonce signature verification failed: base64 decode failed");
+  if (sig === null) {
+    fail(401, "nonce signature verification failed: base64 decode failed");
+    return;
+  }
   const publicKey = publicKeyFromRaw(raw);
-  if (!ed25519Verify(publicKey, nonceBytes(nonce), sig)) return fail(401, "nonce signature verification failed");
+  if (!ed25519Verify(publicKey, nonceBytes(nonce), sig)) {
+    fail(401, "nonce signature verification failed");
+    return;
+  }
   // 7. single-use launch token consumed; 8. SPIFFE ID; 9. token; 10. agent record.
   const consumeErr = b.launchTokens.consume(lt);
-  if (consumeErr !== null) return fail(401, "consume launch token: " + consumeErr);
+  if (consumeErr !== null) {
+    fail(401, "consume launch token: " + consumeErr);
+    return;
+  }
   const agentId = buildSpiffeId(b.options.trustDomain, orch_id, task_id, b.env.randomHex("agent_instance", 8));
-  if (agentId === null) return fail(500, "registration failed");
+  if (agentId === null) {
+    fail(500, "registration failed");
+    return;
+  }
   const issued = b.issue({ sub: agentId, scope: requested, ttl: lt.maxTtl, taskId: task_id, orchId: orch_id });
   b.agents.set(agentId, {
     agentId,
