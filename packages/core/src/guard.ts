@@ -276,8 +276,9 @@ class GuardImpl implements Guard {
         let untilMs: number | undefined;
         if (DETERMINISTIC.has(e.code)) untilMs = now + NEGATIVE_TTL_MS;
         else if (e.code === "unknown_kid" && this.#o.jwksUri === undefined) untilMs = now + NEGATIVE_TTL_MS;
-        else if (e.code === "token_inactive") {
-          untilMs = exp === undefined ? now + 60_000 : (exp + this.#o.clockToleranceSec + 1) * 1000;
+        else if (e.code === "token_inactive" && exp !== undefined) {
+          // A broker `valid:false` is permanent for this token string (revocations are never lifted).
+          untilMs = (exp + this.#o.clockToleranceSec + 1) * 1000;
         }
         if (untilMs !== undefined && untilMs > now) {
           this.#cache.set(token, { generation: this.#keyring.generation, untilMs, refusal: e });
