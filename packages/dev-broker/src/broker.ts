@@ -45,9 +45,9 @@ export class BrokerCore {
   readonly audit: AuditLog;
   readonly metrics = new Metrics();
   /** `POST /v1/admin/auth`: 5/s, burst 10, per IP. */
-  readonly adminAuthLimiter = new RateLimiter(5, 10, 1);
+  readonly adminAuthLimiter: RateLimiter;
   /** `POST /v1/app/auth`: 10/min, burst 3, per client_id. */
-  readonly appAuthLimiter = new RateLimiter(10 / 60, 3, 60);
+  readonly appAuthLimiter: RateLimiter;
   readonly adminSecretDigest: Buffer;
   readonly startedAt = performance.now();
   readonly stats: DevBrokerStats = { validateCalls: 0, requests: 0 };
@@ -60,6 +60,9 @@ export class BrokerCore {
     this.audit = new AuditLog(this.env);
     this.tokens = new TokenService(keys, options, this.env, this.revocations);
     this.adminSecretDigest = secretDigest(options.adminSecret);
+    const clockMs = (): number => Number(this.env.nowNs() / 1000n) / 1000;
+    this.adminAuthLimiter = new RateLimiter(5, 10, 1, clockMs);
+    this.appAuthLimiter = new RateLimiter(10 / 60, 3, 60, clockMs);
   }
 
   static async create(options: ResolvedOptions): Promise<BrokerCore> {

@@ -91,10 +91,13 @@ export class BrokerClient {
     private readonly url: () => string,
   ) {}
 
-  /** An admin token (`sub:"admin"`, the three admin scopes), minted in-process and cached. */
+  /**
+   * An admin token (`sub:"admin"`, the three admin scopes), minted in-process and cached while it
+   * stays valid (a test may renew, release or revoke it).
+   */
   adminToken(): string {
     const now = this.b.env.nowSec();
-    if (this.admin === undefined || this.admin.exp - now < 30) {
+    if (this.admin === undefined || this.admin.exp - now < 30 || !this.b.tokens.verify(this.admin.token).ok) {
       const t = this.b.issue({ sub: "admin", scope: ADMIN_SCOPES, ttl: this.b.options.adminTokenTtl });
       this.admin = { token: t.token, exp: t.claims.exp };
     }

@@ -3,14 +3,14 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { ed25519Kid } from "@agentwrit/guard";
 
 /** The public key as an RFC 8037 JWK, with the broker's `kid`. */
-export interface PublicJwk {
+export type PublicJwk = {
   readonly kty: "OKP";
   readonly crv: "Ed25519";
   readonly x: string;
   readonly kid: string;
   readonly alg: "EdDSA";
   readonly use: "sig";
-}
+};
 
 /** The loaded signing key pair. */
 export interface SigningKeys {

@@ -12,12 +12,13 @@ export class RateLimiter {
    * @param ratePerSecond refill rate
    * @param burst bucket size; a key's first request leaves `burst - 1` tokens
    * @param retryAfter seconds announced in `Retry-After` on refusal
+   * @param clockMs the broker clock, in milliseconds
    */
   constructor(
     readonly ratePerSecond: number,
     readonly burst: number,
     readonly retryAfter: number,
-    private readonly clockMs: () => number = () => performance.now(),
+    private readonly clockMs: () => number,
   ) {}
 
   /** Takes one token for `key`; false when less than one is left. */
