@@ -8,6 +8,19 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*)(?:[ \t]+|$)/;
 
 /**
+ * The token of a well-formed `Bearer` header value, or `undefined` for anything else. Never
+ * throws; use it only to hand the raw token on after `guard.authenticate` accepted the header
+ * (e.g. as the MCP SDK's `AuthInfo.token`).
+ */
+export function bearerToken(authorization: string | null | undefined): string | undefined {
+  try {
+    return extractBearer(authorization, Number.MAX_SAFE_INTEGER);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Returns the token from `Bearer <token>` (scheme case-insensitive, exactly one token).
  * The size cap is applied before any other parsing.
  */

@@ -26,6 +26,8 @@ export interface Guard {
   readonly mode: GuardMode;
   readonly realm: string | undefined;
   readonly resourceMetadataUrl: string | undefined;
+  /** The accepted audiences, or `undefined` when `aud` is not checked. */
+  readonly audience: readonly string[] | undefined;
   /**
    * Verifies the raw `Authorization` header value and returns the agent.
    * @throws GuardError 401 (bad or missing token), 503 (broker or JWKS unavailable)
@@ -84,6 +86,7 @@ class GuardImpl implements Guard {
   readonly mode: GuardMode;
   readonly realm: string | undefined;
   readonly resourceMetadataUrl: string | undefined;
+  readonly audience: readonly string[] | undefined;
 
   constructor(options: GuardOptions) {
     const o = resolveOptions(options);
@@ -91,6 +94,7 @@ class GuardImpl implements Guard {
     this.mode = o.mode;
     this.realm = o.realm;
     this.resourceMetadataUrl = o.resourceMetadataUrl;
+    this.audience = o.audience;
     this.#keyring = new Keyring({ keyXs: o.keyXs, jwksUri: o.jwksUri, timeoutMs: o.brokerTimeoutMs, fetch: o.fetch });
     this.#broker =
       o.brokerUrl === undefined || o.mode === "local"

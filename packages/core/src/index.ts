@@ -1,4 +1,5 @@
 export { createGuard, type Guard } from "./guard.js";
+export { bearerToken } from "./bearer.js";
 export type { GuardOptions, GuardMode, DecisionEvent } from "./options.js";
 export type { AgentIdentity, DecisionSource } from "./identity.js";
 export type { AgentWritClaims } from "./claims.js";
@@ -8,6 +9,7 @@ export {
   anyOf,
   allOf,
   compileRequirement,
+  requirementFamily,
   evaluateRequirement,
   isCompiledRequirement,
   type Requirement,

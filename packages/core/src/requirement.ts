@@ -131,6 +131,26 @@ export function compileRequirement(req: Requirement | CompiledRequirement): Comp
   return Object.freeze({ [COMPILED]: node, scopes: Object.freeze(scopes), params: Object.freeze(params) });
 }
 
+function familyNode(node: Node): Node {
+  if (node.kind !== "leaf") return { kind: node.kind, items: node.items.map(familyNode) };
+  const identifier = node.identifier.map((p): Piece => ("param" in p ? { literal: "*" } : p));
+  const text = identifier.map((p) => ("literal" in p ? p.literal : "")).join("");
+  return { ...node, source: `${node.action}:${node.resource}:${text}`, identifier, params: [] };
+}
+
+/**
+ * The requirement with every `{placeholder}` read as "any value" (`*`, one or more characters):
+ * `read:records:patient-{id}` becomes the family `read:records:patient-*`. Useful to decide
+ * whether an agent could call something at all (e.g. which MCP tools to list).
+ */
+export function requirementFamily(req: Requirement | CompiledRequirement): CompiledRequirement {
+  const node = familyNode(compileRequirement(req)[COMPILED]);
+  const scopes: string[] = [];
+  const params: string[] = [];
+  collect(node, scopes, params);
+  return Object.freeze({ [COMPILED]: node, scopes: Object.freeze(scopes), params: Object.freeze(params) });
+}
+
 /** A value is safe to bind when it is a non-empty string without `*`, `%`, braces, whitespace or controls. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const UNSAFE_VALUE = /[*%{}\s\u0000-\u001f\u007f]/;

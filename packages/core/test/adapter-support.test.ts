@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { authorizationFromRawHeaders, createGuard, GuardError, optionsFromEnv, resolveGuard, toErrorResponse } from "../src/index.js";
+import { authorizationFromRawHeaders, bearerToken, createGuard, GuardError, optionsFromEnv, resolveGuard, toErrorResponse } from "../src/index.js";
 import { makeKey } from "./support/tokens.js";
 
 describe("adapter support", () => {
@@ -27,6 +27,14 @@ describe("adapter support", () => {
     expect(r.headers["WWW-Authenticate"]).toContain('error="invalid_token"');
     expect(JSON.parse(r.body)).toMatchObject({ code: "token_expired", status: 401 });
     expect(toErrorResponse(new GuardError("broker_unavailable")).headers["Retry-After"]).toBe("1");
+  });
+  it("bearerToken returns the token of a well-formed header only", () => {
+    expect(bearerToken("Bearer abc.def.ghi")).toBe("abc.def.ghi");
+    expect(bearerToken("bearer   abc")).toBe("abc");
+    expect(bearerToken("Basic abc")).toBeUndefined();
+    expect(bearerToken("Bearer a b")).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+    expect(createGuard({ publicKey: makeKey().jwk, audience: ["a", "b"] }).audience).toEqual(["a", "b"]);
   });
   it("authorizationFromRawHeaders joins duplicates so they are refused", async () => {
     expect(authorizationFromRawHeaders(["Host", "x", "authorization", "Bearer a"])).toBe("Bearer a");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { anyOf, allOf, compileRequirement, createGuard, evaluateRequirement, type AgentIdentity } from "../src/index.js";
+import { anyOf, allOf, compileRequirement, createGuard, evaluateRequirement, requirementFamily, type AgentIdentity } from "../src/index.js";
 import { bearer, claims, makeKey, mint } from "./support/tokens.js";
 
 const held = ["read:data:customer-42", "write:data:order-7", "read:reports:*", "read:data:customers:42"];
@@ -38,6 +38,13 @@ describe("requirement forms", () => {
     expect(ev(anyOf("read:data:customer-1", "read:data:customer-42")).satisfied).toBe(true);
     expect(ev(anyOf("read:data:customer-1", "read:data:customer-2")).missing).toEqual(["read:data:customer-1", "read:data:customer-2"]);
     expect(ev(allOf("read:data:customer-42", anyOf("x:y:z", "write:data:order-7"))).satisfied).toBe(true);
+  });
+  it("requirementFamily reads placeholders as any value", () => {
+    const fam = requirementFamily(["read:data:customer-{id}", anyOf("write:data:order-{o}", "x:y:z")]);
+    expect(fam.scopes).toEqual(["read:data:customer-*", "write:data:order-*", "x:y:z"]);
+    expect(fam.params).toEqual([]);
+    expect(evaluateRequirement(fam, held).satisfied).toBe(true);
+    expect(evaluateRequirement(requirementFamily("read:data:order-{id}"), held).satisfied).toBe(false);
   });
   it("malformed requirements are TypeErrors at compile time", () => {
     for (const bad of ["read:data", "read::x", "*:data:x", "read:*:x", "read:data:{", "read:data:a b", "{a}:data:x"]) {
