@@ -63,6 +63,35 @@ export function resolveGuard(input: Guard | GuardOptions | undefined, env?: Read
   return createGuard(optionsFromEnv(env));
 }
 
+/**
+ * Splits what an adapter was given into its guard and its own options. Accepted shapes: nothing
+ * (then the guard comes from `env`), a `Guard`, `GuardOptions` inline, or `{ guard }`, each mixed
+ * with the adapter's own keys. `ignoredKeys` are dropped (e.g. Fastify's `prefix`).
+ * @throws TypeError when both `guard` and inline guard options are given, or on bad configuration
+ */
+export function splitAdapterOptions<A extends object>(
+  input: unknown,
+  adapterKeys: readonly (keyof A & string)[],
+  env: Readonly<Record<string, string | undefined>> | undefined,
+  ignoredKeys: readonly string[] = [],
+): { readonly guard: Guard; readonly adapter: Partial<A> } {
+  if (input === undefined || isGuard(input)) return { guard: resolveGuard(input, env), adapter: {} };
+  if (typeof input !== "object" || input === null) throw new TypeError("agentwrit: options must be a guard or an object");
+  const adapter: Record<string, unknown> = {};
+  const inline: Record<string, unknown> = {};
+  let given: unknown;
+  for (const [k, v] of Object.entries(input)) {
+    if (k === "guard") given = v;
+    else if ((adapterKeys as readonly string[]).includes(k)) adapter[k] = v;
+    else if (!ignoredKeys.includes(k)) inline[k] = v;
+  }
+  const hasInline = Object.keys(inline).length > 0;
+  if (given !== undefined && hasInline) throw new TypeError("agentwrit: pass either `guard` or guard options, not both");
+  const chosen: unknown = given ?? (hasInline ? inline : undefined);
+  if (chosen !== undefined && typeof chosen !== "object") throw new TypeError("agentwrit: `guard` must be a guard or guard options");
+  return { guard: resolveGuard(chosen as Guard | GuardOptions | undefined, env), adapter: adapter as Partial<A> };
+}
+
 /** A ready-to-send error response. */
 export interface ErrorResponse {
   readonly status: number;

@@ -20,7 +20,7 @@ export interface AnyOf {
   readonly anyOf: readonly Requirement[];
 }
 /** A scope requirement: a scope string, a list (all-of), or `anyOf` / `allOf`. */
-export type Requirement = string | readonly Requirement[] | AllOf | AnyOf;
+export type Requirement = string | CompiledRequirement | readonly Requirement[] | AllOf | AnyOf;
 
 /** Values bound into `{name}` placeholders (route params, tool arguments). */
 export type RequirementParams = Readonly<Record<string, unknown>>;
@@ -92,6 +92,7 @@ function compileLeaf(source: string): Leaf {
 function compileNode(req: unknown, depth: number): Node {
   if (depth > 16) throw new TypeError("scope requirement nests too deeply");
   if (typeof req === "string") return compileLeaf(req);
+  if (isCompiledRequirement(req)) return req[COMPILED];
   if (Array.isArray(req)) return { kind: "all", items: req.map((r) => compileNode(r, depth + 1)) };
   if (typeof req === "object" && req !== null) {
     const o = req as Record<string, unknown>;
@@ -111,6 +112,15 @@ function collect(node: Node, scopes: string[], params: string[]): void {
   } else {
     for (const item of node.items) collect(item, scopes, params);
   }
+}
+
+/**
+ * True for anything shaped like a requirement (a string, a list, `anyOf`/`allOf`, or a compiled
+ * one), as opposed to an options object. It does not check that the requirement is well formed.
+ */
+export function isRequirement(x: unknown): x is Requirement | CompiledRequirement {
+  if (typeof x === "string" || Array.isArray(x) || isCompiledRequirement(x)) return true;
+  return typeof x === "object" && x !== null && ("anyOf" in x || "allOf" in x);
 }
 
 /** True for a value returned by {@link compileRequirement}. */

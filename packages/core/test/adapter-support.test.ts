@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { authorizationFromRawHeaders, bearerToken, createGuard, GuardError, optionsFromEnv, resolveGuard, toErrorResponse } from "../src/index.js";
+import { authorizationFromRawHeaders, bearerToken, createGuard, GuardError, optionsFromEnv, resolveGuard, splitAdapterOptions, toErrorResponse } from "../src/index.js";
 import { makeKey } from "./support/tokens.js";
 
 describe("adapter support", () => {
@@ -19,6 +19,20 @@ describe("adapter support", () => {
     const g = createGuard({ publicKey: key.jwk });
     expect(resolveGuard(g)).toBe(g);
     expect(resolveGuard({ brokerUrl: "http://127.0.0.1:1" }).mode).toBe("broker");
+  });
+  it("splitAdapterOptions separates the guard from adapter options", () => {
+    const key = makeKey();
+    const g = createGuard({ publicKey: key.jwk });
+    expect(splitAdapterOptions(g, ["passErrors"], undefined).guard).toBe(g);
+    const both = splitAdapterOptions<{ passErrors: boolean }>({ guard: g, passErrors: true, prefix: "/x" }, ["passErrors"], undefined, ["prefix"]);
+    expect(both.guard).toBe(g);
+    expect(both.adapter).toEqual({ passErrors: true });
+    const inline = splitAdapterOptions({ publicKey: key.jwk, passErrors: false }, ["passErrors"], undefined);
+    expect(inline.guard.mode).toBe("local");
+    expect(splitAdapterOptions({ passErrors: true }, ["passErrors"], { AGENTWRIT_PUBLIC_KEY: key.rawBase64 }).guard.mode).toBe("local");
+    expect(() => splitAdapterOptions({ guard: g, publicKey: key.jwk }, [], undefined)).toThrow(TypeError);
+    expect(() => splitAdapterOptions({ passErrors: true }, ["passErrors"], {})).toThrow(/AGENTWRIT_BROKER_URL/);
+    expect(() => splitAdapterOptions("x", [], undefined)).toThrow(TypeError);
   });
   it("toErrorResponse renders status, challenge and problem+json", () => {
     const r = toErrorResponse(new GuardError("token_expired", { realm: "api" }));

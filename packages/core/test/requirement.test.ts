@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { anyOf, allOf, compileRequirement, createGuard, evaluateRequirement, requirementFamily, type AgentIdentity } from "../src/index.js";
+import { anyOf, allOf, compileRequirement, createGuard, evaluateRequirement, isRequirement, requirementFamily, type AgentIdentity } from "../src/index.js";
 import { bearer, claims, makeKey, mint } from "./support/tokens.js";
 
 const held = ["read:data:customer-42", "write:data:order-7", "read:reports:*", "read:data:customers:42"];
@@ -45,6 +45,12 @@ describe("requirement forms", () => {
     expect(fam.params).toEqual([]);
     expect(evaluateRequirement(fam, held).satisfied).toBe(true);
     expect(evaluateRequirement(requirementFamily("read:data:order-{id}"), held).satisfied).toBe(false);
+  });
+  it("isRequirement tells requirements from options; compiled requirements nest", () => {
+    expect([isRequirement("a:b:c"), isRequirement(["a:b:c"]), isRequirement(anyOf("a:b:c")), isRequirement(compileRequirement("a:b:c"))]).toEqual([true, true, true, true]);
+    expect([isRequirement({ brokerUrl: "x" }), isRequirement(undefined), isRequirement(1)]).toEqual([false, false, false]);
+    const nested = compileRequirement([compileRequirement("read:data:customer-{id}"), anyOf(compileRequirement("x:y:z"), "write:data:order-7")]);
+    expect(evaluateRequirement(nested, held, { id: "42" }).satisfied).toBe(true);
   });
   it("malformed requirements are TypeErrors at compile time", () => {
     for (const bad of ["read:data", "read::x", "*:data:x", "read:*:x", "read:data:{", "read:data:a b", "{a}:data:x"]) {

@@ -1,0 +1,161 @@
+/**
+ * Express 4 and 5 middleware. Every rule lives in `@agentwrit/guard`: this file only reads the
+ * header, calls the guard, and sends (or forwards) what it decided.
+ */
+import {
+  splitAdapterOptions,
+  isRequirement,
+  anyOf,
+  authorizationFromRawHeaders,
+  compileRequirement,
+  GuardError,
+  isGuardError,
+  toErrorResponse,
+  type AgentIdentity,
+  type CompiledRequirement,
+  type Guard,
+  type GuardOptions,
+  type Requirement,
+  type RequirementParams,
+} from "@agentwrit/guard";
+import type { NextFunction, Request, Response } from "express";
+import type { ParamsDictionary } from "express-serve-static-core";
+import type {} from "./augment.js";
+
+/**
+ * An Express middleware generic in the route's params, so that `app.get("/orders/:id", mw, handler)`
+ * still types `req.params` of `handler` from the path.
+ */
+export type AgentWritMiddleware = <P = ParamsDictionary>(req: Request<P>, res: Response, next: NextFunction) => void;
+
+/** Adapter options, alone or next to `GuardOptions`. */
+export interface AgentWritExpressOptions {
+  /** A shared guard (or its options); omit it and pass `GuardOptions` inline, or nothing to read the environment. */
+  readonly guard?: Guard | GuardOptions;
+  /**
+   * `true`: call `next(err)` with the `GuardError` (it carries `status`, `statusCode`, `headers`,
+   * `expose`) for your error handler. `false`: answer with the challenge and a problem+json body.
+   * @default false
+   */
+  readonly passErrors?: boolean;
+}
+
+/** What `agentwritGuard` accepts: a guard, guard options, adapter options, or both mixed. */
+export type AgentWritGuardInput = Guard | (GuardOptions & AgentWritExpressOptions);
+
+interface Setup {
+  readonly guard: Guard;
+  readonly passErrors: boolean;
+}
+interface Verified extends Setup {
+  readonly identity: AgentIdentity;
+}
+/**
+ * What verified each request, so `requireScope` asks the same guard, answers the same way, and
+ * trusts only the identity the guard returned (not whatever `req.agentwrit` holds later).
+ */
+const verifiedBy = new WeakMap<object, Verified>();
+
+function setup(input: AgentWritGuardInput | undefined): Setup {
+  const { guard, adapter } = splitAdapterOptions<AgentWritExpressOptions>(input, ["passErrors"], process.env);
+  if (adapter.passErrors !== undefined && typeof adapter.passErrors !== "boolean") throw new TypeError("passErrors must be a boolean");
+  return { guard, passErrors: adapter.passErrors ?? false };
+}
+
+function refuse(err: GuardError, res: Response, next: NextFunction, passErrors: boolean): void {
+  if (passErrors) {
+    next(err);
+    return;
+  }
+  const r = toErrorResponse(err);
+  res.status(r.status);
+  for (const [name, value] of Object.entries(r.headers)) res.setHeader(name, value);
+  res.end(r.body);
+}
+
+function fail(e: unknown, res: Response, next: NextFunction, passErrors: boolean): void {
+  if (isGuardError(e)) refuse(e, res, next, passErrors);
+  else next(e);
+}
+
+/**
+ * Verifies the agent token and, when a requirement is given, the scope it grants; the agent is
+ * then `req.agentwrit`. `{placeholders}` bind to `req.params`, so put templated requirements on
+ * the route (`app.get("/orders/:id", agentwritGuard("write:data:order-{id}"), …)`).
+ * With no guard or guard options, reads `AGENTWRIT_*` from `process.env` now.
+ * @throws TypeError at construction for a malformed requirement or configuration
+ */
+export function agentwritGuard(requirement?: Requirement | CompiledRequirement, options?: AgentWritGuardInput): AgentWritMiddleware;
+export function agentwritGuard(options: AgentWritGuardInput): AgentWritMiddleware;
+export function agentwritGuard(first?: Requirement | CompiledRequirement | AgentWritGuardInput, second?: AgentWritGuardInput): AgentWritMiddleware {
+  const firstIsRequirement = first === undefined || isRequirement(first);
+  const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
+  const { guard, passErrors } = setup(firstIsRequirement ? second : first);
+  return (req, res, next) => {
+    // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
+    const previous = verifiedBy.get(req);
+    const known = previous?.guard === guard ? previous.identity : undefined;
+    if (known !== undefined) {
+      if (requirement !== undefined) {
+        try {
+          guard.authorize(known, requirement, req.params as RequirementParams);
+        } catch (e) {
+          fail(e, res, next, passErrors);
+          return;
+        }
+      }
+      next();
+      return;
+    }
+    guard.verify(authorizationFromRawHeaders(req.rawHeaders), requirement, req.params as RequirementParams).then(
+      (identity: AgentIdentity) => {
+        req.agentwrit = identity;
+        verifiedBy.set(req, { guard, passErrors, identity });
+        next();
+      },
+      (e: unknown) => {
+        fail(e, res, next, passErrors);
+      },
+    );
+  };
+}
+
+function scopeCheck(requirement: CompiledRequirement): AgentWritMiddleware {
+  return (req, res, next) => {
+    const verified = verifiedBy.get(req);
+    if (verified === undefined) {
+      // No guard ran before this check: fail closed, as if no token had been sent.
+      fail(new GuardError("missing_token"), res, next, false);
+      return;
+    }
+    try {
+      verified.guard.authorize(verified.identity, requirement, req.params as RequirementParams);
+    } catch (e) {
+      fail(e, res, next, verified.passErrors);
+      return;
+    }
+    next();
+  };
+}
+
+function nonEmpty(list: readonly unknown[], name: string): void {
+  if (list.length === 0) throw new TypeError(`${name}() needs at least one requirement`);
+}
+
+/**
+ * Route-level check that the agent verified by an earlier `agentwritGuard()` holds ALL of the
+ * requirements (`{placeholders}` bound to `req.params`), answered the way that guard answers
+ * (`passErrors`). Without an earlier guard on the request it refuses with 401 (no token).
+ * For a self-contained route check, use `agentwritGuard(requirement, options)` instead.
+ * @throws TypeError at construction for a malformed or empty requirement
+ */
+export function requireScope(...requirements: Requirement[]): AgentWritMiddleware {
+  nonEmpty(requirements, "requireScope");
+  return scopeCheck(compileRequirement(requirements));
+}
+
+/** Like {@link requireScope}, but ANY one of the requirements is enough. */
+export function requireAnyScope(...requirements: Requirement[]): AgentWritMiddleware {
+  nonEmpty(requirements, "requireAnyScope");
+  return scopeCheck(compileRequirement(anyOf(...requirements)));
+}

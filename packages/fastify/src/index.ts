@@ -1,0 +1,18 @@
+export { agentwrit, agentwrit as default, type AgentWritPluginOptions } from "./plugin.js";
+export type { AgentWritHook, AgentWritRouteConfig } from "./augment.js";
+export {
+  anyOf,
+  allOf,
+  createGuard,
+  compileRequirement,
+  GuardError,
+  isGuardError,
+  GUARD_ENV_VARS,
+  type AgentIdentity,
+  type CompiledRequirement,
+  type Guard,
+  type GuardErrorCode,
+  type GuardOptions,
+  type ProblemDetails,
+  type Requirement,
+} from "@agentwrit/guard";

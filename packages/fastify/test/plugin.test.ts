@@ -1,0 +1,144 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { bearer, claims, makeKey, mint } from "../../../test/support/tokens.js";
+import { closedPortUrl } from "../../../test/support/servers.js";
+import { agentwrit, anyOf, createGuard, type AgentIdentity, type AgentWritPluginOptions, type Guard } from "../src/index.js";
+
+const key = makeKey();
+const other = makeKey();
+const token = mint(key);
+const guard = createGuard({ publicKey: key.publicKeyPem, realm: "api" });
+const auth = (t: string) => ({ authorization: bearer(t) });
+
+async function build(opts: AgentWritPluginOptions | Guard, routes: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  const app = Fastify();
+  await app.register(agentwrit, opts);
+  routes(app);
+  await app.ready();
+  return app;
+}
+
+const handler = async (request: { agentwrit: unknown }) => ({ agent: request.agentwrit });
+
+describe("fastify plugin", () => {
+  let app: FastifyInstance;
+  const routes = (a: FastifyInstance): void => {
+    a.get("/me", { onRequest: [a.agentwritGuard()] }, async (request) => ({ agent: request.agentwrit?.agentId }));
+    a.get("/orders/:id", { onRequest: a.agentwritGuard("write:data:order-{id}") }, handler);
+    a.get("/both", { preHandler: a.agentwritGuard(["read:data:customer-42", "write:data:x", "admin:all:x"]) }, handler);
+    a.get("/either", { onRequest: a.agentwritGuard(anyOf("admin:all:x", "read:data:customer-42")) }, handler);
+    a.get("/cfg/:id", { config: { agentwrit: { scope: "write:data:order-{id}" } } }, handler);
+    a.get("/cfg-auth", { config: { agentwrit: {} } }, handler);
+    a.get("/chain/:id", { onRequest: [a.agentwritGuard(), a.requireScope("write:data:order-{id}")] }, handler);
+    a.get("/chain-any", { onRequest: [a.agentwritGuard(), a.requireAnyScope("admin:all:x", "write:data:order-7")] }, handler);
+    a.get("/unguarded", { onRequest: a.requireScope("read:data:customer-42") }, handler);
+    a.get("/open", handler);
+    const forge = async (request: FastifyRequest): Promise<void> => {
+      request.agentwrit = { agentId: "x", scope: ["read:data:customer-42"] } as unknown as AgentIdentity;
+    };
+    a.get("/forged", { onRequest: [forge, a.requireScope("read:data:customer-42")] }, handler);
+  };
+
+  it("lets a valid agent through with request.agentwrit set", async () => {
+    app = await build({ guard }, routes);
+    const res = await app.inject({ url: "/me", headers: auth(token) });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ agent: claims().sub });
+    expect((await app.inject({ url: "/open" })).json()).toEqual({ agent: null });
+  });
+
+  it("answers 401 with a bare challenge, problem+json, when no token is sent", async () => {
+    const res = await app.inject({ url: "/me" });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers["www-authenticate"]).toBe('Bearer realm="api"');
+    expect(res.headers["content-type"]).toMatch(/^application\/problem\+json(;|$)/);
+    expect(res.json()).toMatchObject({ code: "missing_token" });
+  });
+
+  it("answers 401 invalid_token for a forged signature and refuses duplicate headers", async () => {
+    const forged = await app.inject({ url: "/me", headers: auth(mint(other, claims(), { kid: key.kid })) });
+    expect(forged.statusCode).toBe(401);
+    expect(forged.headers["www-authenticate"]).toContain('error="invalid_token"');
+    expect(forged.json().code).toBe("invalid_signature");
+    const dup = await app.inject({ url: "/me", headers: { authorization: [bearer(token), bearer(token)] } as never });
+    expect(dup.statusCode).toBe(401);
+    expect(dup.json().code).toBe("malformed_authorization");
+  });
+
+  it("binds templates to request.params; unsafe values are 400", async () => {
+    expect((await app.inject({ url: "/orders/7", headers: auth(token) })).statusCode).toBe(200);
+    const denied = await app.inject({ url: "/orders/8", headers: auth(token) });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.headers["www-authenticate"]).toContain('scope="write:data:order-8"');
+    const bad = await app.inject({ url: "/orders/%2A", headers: auth(token) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe("invalid_parameter");
+  });
+
+  it("names every missing scope in a 403, and accepts any-of", async () => {
+    const res = await app.inject({ url: "/both", headers: auth(token) });
+    expect(res.statusCode).toBe(403);
+    expect(res.headers["www-authenticate"]).toContain('scope="write:data:x admin:all:x"');
+    expect((await app.inject({ url: "/either", headers: auth(token) })).statusCode).toBe(200);
+  });
+
+  it("enforces route config.agentwrit through onRoute", async () => {
+    expect((await app.inject({ url: "/cfg/7", headers: auth(token) })).statusCode).toBe(200);
+    expect((await app.inject({ url: "/cfg/8", headers: auth(token) })).statusCode).toBe(403);
+    expect((await app.inject({ url: "/cfg/7" })).statusCode).toBe(401);
+    expect((await app.inject({ url: "/cfg-auth", headers: auth(token) })).statusCode).toBe(200);
+    expect((await app.inject({ url: "/cfg-auth" })).statusCode).toBe(401);
+  });
+
+  it("requireScope / requireAnyScope check the agent verified earlier, 401 without one", async () => {
+    expect((await app.inject({ url: "/chain/7", headers: auth(token) })).statusCode).toBe(200);
+    expect((await app.inject({ url: "/chain/9", headers: auth(token) })).statusCode).toBe(403);
+    expect((await app.inject({ url: "/chain-any", headers: auth(token) })).statusCode).toBe(200);
+    const res = await app.inject({ url: "/unguarded", headers: auth(token) });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers["www-authenticate"]).toBe('Bearer realm="api"');
+    expect((await app.inject({ url: "/forged" })).statusCode).toBe(401);
+  });
+
+  it("answers 503 with Retry-After when the broker is down", async () => {
+    const down = await build({ brokerUrl: await closedPortUrl(), brokerTimeoutMs: 500 }, routes);
+    const res = await down.inject({ url: "/me", headers: auth(token) });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers["retry-after"]).toBe("1");
+    expect(res.json().code).toBe("broker_unavailable");
+  });
+
+  it("accepts a Guard instance as the options and shares its cache", async () => {
+    const shared = createGuard({ publicKey: key.jwk });
+    const a = await build(shared, routes);
+    expect((await a.inject({ url: "/me", headers: auth(token) })).statusCode).toBe(200);
+    expect((await a.inject({ url: "/orders/7", headers: auth(token) })).statusCode).toBe(200);
+    expect(shared.stats().cacheSize).toBe(1);
+  });
+});
+
+describe("construction", () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("reads AGENTWRIT_* from process.env when given no configuration", async () => {
+    vi.stubEnv("AGENTWRIT_PUBLIC_KEY", key.publicKeyPem.replace(/\n/g, "\\n"));
+    vi.stubEnv("AGENTWRIT_BROKER_URL", "");
+    const app = Fastify();
+    await app.register(agentwrit, { prefix: "/" });
+    app.get("/", { onRequest: app.agentwritGuard("read:data:customer-42") }, handler);
+    expect((await app.inject({ url: "/", headers: auth(token) })).statusCode).toBe(200);
+  });
+
+  it("fails clearly at startup without configuration, or with a bad requirement", async () => {
+    for (const name of ["AGENTWRIT_BROKER_URL", "AGENTWRIT_PUBLIC_KEY"]) vi.stubEnv(name, "");
+    const bare = Fastify();
+    await expect(bare.register(agentwrit).ready()).rejects.toThrow(/AGENTWRIT_BROKER_URL/);
+    const app = Fastify();
+    await app.register(agentwrit, { guard });
+    expect(() => app.agentwritGuard("nope")).toThrow(TypeError);
+    expect(() => app.requireScope()).toThrow(TypeError);
+    expect(() => app.get("/x", { config: { agentwrit: { scope: "bad" } } }, handler)).toThrow(TypeError);
+  });
+});

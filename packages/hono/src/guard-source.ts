@@ -1,0 +1,60 @@
+/**
+ * Where a Hono middleware gets its guard: given once, built once from options or the
+ * environment, or (for options that are functions of the context) built per configuration
+ * and cached module-wide, so every middleware with the same configuration shares one guard,
+ * one verified-token cache and one broker client.
+ */
+import { isGuard, optionsFromEnv, resolveGuard, type Guard, type GuardOptions } from "@agentwrit/guard";
+import type { Context } from "hono";
+
+/** A guard, guard options, or a function of the request context returning either. */
+export type AgentWritHonoOptions = Guard | GuardOptions | ((c: Context) => Guard | GuardOptions);
+
+const MAX_GUARDS = 64;
+const guards = new Map<string, Guard>();
+const fnIds = new WeakMap<object, number>();
+let nextFnId = 0;
+
+/** Options as a cache key: plain values by content, functions (`fetch`, `onDecision`…) by identity. */
+function keyOf(options: GuardOptions): string {
+  return JSON.stringify(options, (_k, v: unknown) => {
+    if (typeof v !== "function") return v;
+    let id = fnIds.get(v);
+    if (id === undefined) fnIds.set(v, (id = ++nextFnId));
+    return `\u0000fn${id}`;
+  });
+}
+
+function cached(options: Guard | GuardOptions): Guard {
+  if (isGuard(options)) return options;
+  const key = keyOf(options);
+  let guard = guards.get(key);
+  if (guard === undefined) {
+    guard = resolveGuard(options);
+    if (guards.size >= MAX_GUARDS) guards.delete(guards.keys().next().value ?? "");
+    guards.set(key, guard);
+  }
+  return guard;
+}
+
+/** `process.env` where a `process` global exists (Node, Bun, Deno, Workers with nodejs_compat), else `undefined`. */
+function processEnv(): Readonly<Record<string, string | undefined>> | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+}
+
+/**
+ * Resolves options at construction: a guard or options now (a `TypeError` for bad ones); with
+ * none, `AGENTWRIT_*` from `process.env` now, or, where there is no `process`, from the
+ * bindings `c.env` on each request (cached like any function option).
+ */
+export function guardSource(options: AgentWritHonoOptions | undefined): (c: Context) => Guard {
+  if (typeof options === "function") return (c) => cached(options(c));
+  if (options !== undefined) {
+    const guard = resolveGuard(options);
+    return () => guard;
+  }
+  const env = processEnv();
+  if (env === undefined) return (c) => cached(optionsFromEnv((c.env ?? {}) as Record<string, string | undefined>));
+  const guard = resolveGuard(undefined, env);
+  return () => guard;
+}

@@ -1,0 +1,25 @@
+export {
+  agentwritGuard,
+  requireScope,
+  requireAnyScope,
+  type AgentWritVariables,
+  type AgentWritEnv,
+} from "./middleware.js";
+export type { AgentWritHonoOptions } from "./guard-source.js";
+export {
+  anyOf,
+  allOf,
+  createGuard,
+  compileRequirement,
+  optionsFromEnv,
+  GuardError,
+  isGuardError,
+  GUARD_ENV_VARS,
+  type AgentIdentity,
+  type CompiledRequirement,
+  type Guard,
+  type GuardErrorCode,
+  type GuardOptions,
+  type ProblemDetails,
+  type Requirement,
+} from "@agentwrit/guard";
