@@ -6,7 +6,7 @@ export default defineConfig({
   resolve: { conditions: ["@agentwrit/source"] },
   ssr: { resolve: { conditions: ["@agentwrit/source"] } },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 20000,
     hookTimeout: 60000,

@@ -1,0 +1,10 @@
+/**
+ * Runs the Fastify order API on http://127.0.0.1:$PORT (default 3000). The guard is configured by
+ * AGENTWRIT_BROKER_URL and/or AGENTWRIT_PUBLIC_KEY (both: hybrid mode), and optionally
+ * AGENTWRIT_AUDIENCE and AGENTWRIT_ISSUER.
+ */
+import { createApp } from "./app.js";
+
+const app = await createApp();
+const url = await app.listen({ port: Number(process.env.PORT ?? "3000"), host: "127.0.0.1" });
+console.log(`orders API (Fastify) on ${url}`);
