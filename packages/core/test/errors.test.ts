@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildChallenge, createGuard, GUARD_ERROR_CODES, GuardError, isGuardError, quoteHeaderValue, type GuardErrorCode } from "../src/index.js";
-import { bearer, makeKey, mint } from "./support/tokens.js";
+import { sign } from "node:crypto";
+import { buildChallenge, computeChainHash, createGuard, delegationSigningInput, GUARD_ERROR_CODES, GuardError, isGuardError, quoteHeaderValue, type GuardErrorCode } from "../src/index.js";
+import { bearer, claims, makeKey, mint } from "./support/tokens.js";
 
 describe("challenges and problem bodies", () => {
   it("quoted-string escaping", () => {
@@ -33,6 +34,21 @@ describe("challenges and problem bodies", () => {
     expect(isGuardError(null)).toBe(false);
     expect(e).toBeInstanceOf(Error);
     expect(e.expose).toBe(true);
+  });
+  it("an unexpected failure inside verification fails closed: 503 internal_error, cause kept", async () => {
+    const key = makeKey();
+    const guard = createGuard({
+      publicKey: key.jwk,
+      allowedDelegators: () => {
+        throw new Error("policy bug");
+      },
+    });
+    const record = { agent: "spiffe://agentwrit.local/agent/o/t/a", scope: ["read:data:*"], delegated_at: "2026-01-01T00:00:00Z" };
+    const chain = [{ ...record, signature: sign(null, Buffer.from(delegationSigningInput(record)), key.privateKey).toString("hex") }];
+    const token = await mint(key, claims({ scope: ["read:data:x"], delegation_chain: chain, chain_hash: await computeChainHash(chain) }));
+    const err = await guard.authenticate(bearer(token)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "internal_error", status: 503, headers: { "Retry-After": "1" } });
+    expect((err as Error).cause).toBeInstanceOf(Error);
   });
   it("a throwing onDecision listener never changes a decision", async () => {
     const key = makeKey();
