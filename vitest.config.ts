@@ -7,7 +7,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["@agentwrit/source"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
-    exclude: ["**/node_modules/**", "**/dist/**"],
+    exclude: ["**/node_modules/**", "**/dist/**", "test/security/**"],
     testTimeout: 20000,
     hookTimeout: 60000,
     pool: "forks",

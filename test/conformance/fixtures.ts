@@ -37,6 +37,8 @@ function signedRecord(key: KeyObject, agent: string, scope: string[]): Delegatio
 
 export interface Fixture {
   readonly broker: DevBroker;
+  /** The main broker's signing key, for tokens the broker will not issue (test/security mints more). */
+  readonly signingKey: KeyObject;
   readonly tokens: Tokens;
   close(): Promise<void>;
 }
@@ -158,6 +160,7 @@ export async function setUpTokens(): Promise<Fixture> {
   };
   return {
     broker,
+    signingKey: privateKey,
     tokens,
     close: async () => {
       await Promise.all([broker, ...variants].map((b) => b.close()));

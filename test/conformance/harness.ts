@@ -1,14 +1,19 @@
 /**
  * The same routes on each adapter, and one way to send a request through each framework's own
- * test path (supertest on a real Express app, `app.inject` for Fastify, `app.request` for Hono).
+ * test path (supertest on a real Express app, `app.inject` for Fastify, `app.request` for Hono),
+ * or over real HTTP on 127.0.0.1 (`listen`). The conformance suite and the security suite
+ * (test/security) both build their apps here from a list of {@link RouteSpec}s.
  */
 import { agentwritGuard as expressGuard } from "@agentwrit/guard-express";
 import { agentwrit as fastifyPlugin } from "@agentwrit/guard-fastify";
 import { agentwritGuard as honoGuard, type AgentWritEnv } from "@agentwrit/guard-hono";
 import { anyOf, type Guard, type Requirement } from "@agentwrit/guard";
+import { serve } from "@hono/node-server";
 import express from "express";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Hono } from "hono";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import request from "supertest";
 
 export type GuardName = "main" | "down" | "slow";
@@ -41,28 +46,93 @@ export type Authorization = string | readonly string[] | undefined;
 
 export interface Adapter {
   readonly name: string;
-  send(path: string, authorization: Authorization): Promise<Answer>;
+  /** `headers`: further request headers (e.g. a `Cookie`). */
+  send(path: string, authorization: Authorization, headers?: Readonly<Record<string, string>>): Promise<Answer>;
   close(): Promise<void>;
 }
 
-const media = (v: string | null | undefined): string | undefined => v?.split(";")[0]?.trim();
-const parse = (text: string): Record<string, unknown> => (text === "" ? {} : (JSON.parse(text) as Record<string, unknown>));
+/** One guarded GET route. Handlers answer `{ agent, params }` (the route params the framework bound). */
+export interface RouteSpec {
+  /** Hono/Fastify syntax (`/orders/:id`, optional `/:id?` last). */
+  readonly path: string;
+  readonly guard: Guard;
+  readonly requirement?: Requirement | undefined;
+  /**
+   * Use the adapter's options/config form (Express `agentwritGuard({ guard })`, Fastify route
+   * `config.agentwrit`) rather than its positional/hook form: both must behave the same.
+   */
+  readonly viaConfig?: boolean;
+}
 
-export function expressAdapter(guards: Guards): Adapter {
+const media = (v: string | null | undefined): string | undefined => v?.split(";")[0]?.trim();
+const parse = (text: string): Record<string, unknown> => {
+  if (text === "") return {};
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { text };
+  }
+};
+
+/** The conformance routes on the `main`, `down` and `slow` guards. */
+function conformanceRoutes(guards: Guards): RouteSpec[] {
+  return [
+    // Half the Fastify routes through route config, half through an explicit hook: both paths are conformant.
+    ...ROUTES.map(([path, requirement]) => ({ path, guard: guards.main, requirement, viaConfig: requirement !== undefined && path.includes("missing") })),
+    { path: "/down/plain", guard: guards.down, viaConfig: true },
+    { path: "/slow/plain", guard: guards.slow, viaConfig: true },
+  ];
+}
+
+export function expressApp(routes: readonly RouteSpec[]): express.Express {
   const app = express();
   const handler = (req: express.Request, res: express.Response): void => {
-    res.json({ agent: req.agentwrit?.agentId });
+    res.json({ agent: req.agentwrit?.agentId, params: req.params });
   };
-  for (const [path, req] of ROUTES) {
+  for (const { path, guard, requirement, viaConfig } of routes) {
     const expressPath = path.replace("/:id?", "{/:id}");
-    app.get(expressPath, req === undefined ? expressGuard(guards.main) : expressGuard(req, guards.main), handler);
+    const mw = requirement === undefined ? expressGuard(viaConfig === true ? { guard } : guard) : expressGuard(requirement, viaConfig === true ? { guard } : guard);
+    app.get(expressPath, mw, handler);
   }
-  app.get("/down/plain", expressGuard({ guard: guards.down }), handler);
-  app.get("/slow/plain", expressGuard({ guard: guards.slow }), handler);
+  return app;
+}
+
+export async function fastifyApp(routes: readonly RouteSpec[]): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify();
+  const handler = async (req: { agentwrit: { agentId: string } | null; params: unknown }) => ({ agent: req.agentwrit?.agentId, params: req.params });
+  // One encapsulated scope (one plugin registration) per guard.
+  const byGuard = new Map<Guard, RouteSpec[]>();
+  for (const r of routes) byGuard.set(r.guard, [...(byGuard.get(r.guard) ?? []), r]);
+  for (const [guard, list] of byGuard) {
+    await app.register(async (scope) => {
+      await scope.register(fastifyPlugin, { guard });
+      for (const { path, requirement, viaConfig } of list) {
+        if (viaConfig === true) scope.get(path, { config: { agentwrit: requirement === undefined ? {} : { scope: requirement } } }, handler);
+        else scope.get(path, { onRequest: scope.agentwritGuard(requirement) }, handler);
+      }
+    });
+  }
+  await app.ready();
+  return app;
+}
+
+export function honoApp(routes: readonly RouteSpec[]): Hono<AgentWritEnv> {
+  const app = new Hono<AgentWritEnv>();
+  for (const { path, guard, requirement } of routes) {
+    app.get(path, requirement === undefined ? honoGuard(guard) : honoGuard(requirement, guard), (c) =>
+      c.json({ agent: c.var.agentwrit.agentId, params: c.req.param() }),
+    );
+  }
+  return app;
+}
+
+export function expressAdapterFor(routes: readonly RouteSpec[]): Adapter {
+  const app = expressApp(routes);
   return {
     name: "express",
-    async send(path, authorization) {
+    async send(path, authorization, headers = {}) {
       let r = request(app).get(path);
+      for (const [k, v] of Object.entries(headers)) r = r.set(k, v);
       if (authorization !== undefined) r = r.set("Authorization", authorization as string);
       const res = await r;
       const h = res.headers as Record<string, string | undefined>;
@@ -72,29 +142,13 @@ export function expressAdapter(guards: Guards): Adapter {
   };
 }
 
-export async function fastifyAdapter(guards: Guards): Promise<Adapter> {
-  const app: FastifyInstance = Fastify();
-  const handler = async (req: { agentwrit: { agentId: string } | null }) => ({ agent: req.agentwrit?.agentId });
-  await app.register(async (scope) => {
-    await scope.register(fastifyPlugin, { guard: guards.main });
-    for (const [path, req] of ROUTES) {
-      // Half the routes through route config, half through an explicit hook: both paths are conformant.
-      if (req !== undefined && path.includes("missing")) scope.get(path, { config: { agentwrit: { scope: req } } }, handler);
-      else scope.get(path, { onRequest: scope.agentwritGuard(req) }, handler);
-    }
-  });
-  for (const name of ["down", "slow"] as const) {
-    await app.register(async (scope) => {
-      await scope.register(fastifyPlugin, guards[name]);
-      scope.get(`/${name}/plain`, { config: { agentwrit: {} } }, handler);
-    });
-  }
-  await app.ready();
+export async function fastifyAdapterFor(routes: readonly RouteSpec[]): Promise<Adapter> {
+  const app = await fastifyApp(routes);
   return {
     name: "fastify",
-    async send(path, authorization) {
-      const headers = authorization === undefined ? {} : { authorization: authorization as string };
-      const res = await app.inject({ method: "GET", url: path, headers });
+    async send(path, authorization, headers = {}) {
+      const all = authorization === undefined ? { ...headers } : { ...headers, authorization: authorization as string };
+      const res = await app.inject({ method: "GET", url: path, headers: all });
       const h = res.headers as Record<string, string | undefined>;
       return { status: res.statusCode, wwwAuthenticate: h["www-authenticate"], retryAfter: h["retry-after"], mediaType: media(h["content-type"]), body: parse(res.body) };
     },
@@ -102,17 +156,12 @@ export async function fastifyAdapter(guards: Guards): Promise<Adapter> {
   };
 }
 
-export function honoAdapter(guards: Guards): Adapter {
-  const app = new Hono<AgentWritEnv>();
-  for (const [path, req] of ROUTES) {
-    app.get(path, req === undefined ? honoGuard(guards.main) : honoGuard(req, guards.main), (c) => c.json({ agent: c.var.agentwrit.agentId }));
-  }
-  app.get("/down/plain", honoGuard(guards.down), (c) => c.json({ agent: c.var.agentwrit.agentId }));
-  app.get("/slow/plain", honoGuard(guards.slow), (c) => c.json({ agent: c.var.agentwrit.agentId }));
+export function honoAdapterFor(routes: readonly RouteSpec[]): Adapter {
+  const app = honoApp(routes);
   return {
     name: "hono",
-    async send(path, authorization) {
-      const headers = new Headers();
+    async send(path, authorization, extra = {}) {
+      const headers = new Headers(extra);
       for (const value of authorization === undefined ? [] : typeof authorization === "string" ? [authorization] : authorization) {
         headers.append("authorization", value);
       }
@@ -126,5 +175,50 @@ export function honoAdapter(guards: Guards): Adapter {
       };
     },
     close: async () => undefined,
+  };
+}
+
+/** The three adapters over the same routes. */
+export async function adaptersFor(routes: readonly RouteSpec[]): Promise<Adapter[]> {
+  return [expressAdapterFor(routes), await fastifyAdapterFor(routes), honoAdapterFor(routes)];
+}
+
+export const expressAdapter = (guards: Guards): Adapter => expressAdapterFor(conformanceRoutes(guards));
+export const fastifyAdapter = (guards: Guards): Promise<Adapter> => fastifyAdapterFor(conformanceRoutes(guards));
+export const honoAdapter = (guards: Guards): Adapter => honoAdapterFor(conformanceRoutes(guards));
+
+/** An adapter's app listening on 127.0.0.1 (ephemeral port), for raw HTTP. */
+export interface Listening {
+  readonly name: "express" | "fastify" | "hono";
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts one adapter's app on a real listener on 127.0.0.1 (Hono through @hono/node-server). */
+export async function listen(name: Listening["name"], routes: readonly RouteSpec[]): Promise<Listening> {
+  if (name === "fastify") {
+    const app = await fastifyApp(routes);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    return { name, url: `http://127.0.0.1:${port}`, port, close: () => app.close() };
+  }
+  const server =
+    name === "express"
+      ? createServer(expressApp(routes))
+      : (serve({ fetch: honoApp(routes).fetch, hostname: "127.0.0.1", port: 0, createServer }) as ReturnType<typeof createServer>);
+  if (name === "express") await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  else if (!server.listening) await new Promise<void>((resolve) => server.once("listening", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    name,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -19,7 +19,8 @@ export interface BrokerClientOptions {
   readonly maxResponseBytes: number;
 }
 
-async function readCapped(res: Response, max: number): Promise<string> {
+/** Reads a response body as UTF-8, refusing (and cancelling) it past `max` bytes. */
+export async function readCapped(res: Response, max: number): Promise<string> {
   const body = res.body;
   if (body === null) return "";
   const reader = body.getReader();
@@ -31,7 +32,7 @@ async function readCapped(res: Response, max: number): Promise<string> {
     total += value.byteLength;
     if (total > max) {
       await reader.cancel().catch(() => undefined);
-      throw new Error("broker response too large");
+      throw new Error("response too large");
     }
     chunks.push(value);
   }

@@ -23,6 +23,11 @@ export interface AgentWritClaims {
   readonly chain_hash?: string;
 }
 
+/** The claim names the broker's Go decoder knows; it matches JSON keys to them case-insensitively. */
+const CLAIM_NAMES: ReadonlySet<string> = new Set([
+  "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "scope", "task_id", "orch_id", "delegation_chain", "chain_hash",
+]);
+
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
 
@@ -52,6 +57,11 @@ function checkRecord(v: unknown): DelegationRecord {
  * the token invalid) and the presence rules of `Validate()`: non-empty `sub` and `jti`, `exp > 0`.
  */
 export function checkClaimTypes(obj: Readonly<Record<string, unknown>>): AgentWritClaims {
+  // Go would fill `scope` from a key "Scope" too; refuse such spellings rather than read the
+  // token differently from the broker.
+  for (const key of Object.keys(obj)) {
+    if (!CLAIM_NAMES.has(key) && CLAIM_NAMES.has(key.toLowerCase())) refuse("malformed_claims");
+  }
   const { iss, sub, aud, exp, nbf, iat, jti, scope, delegation_chain: chain, chain_hash: chainHash } = obj;
   if (iss !== undefined && iss !== null && typeof iss !== "string") refuse("malformed_claims");
   if (typeof sub !== "string" || sub === "") refuse("malformed_claims");

@@ -6,7 +6,12 @@ const B64URL_LOOKUP = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL_ALPHABET.length; i++) B64URL_LOOKUP[B64URL_ALPHABET.charCodeAt(i)] = i;
 
 export const utf8Encoder: TextEncoder = new TextEncoder();
-export const utf8Decoder: TextDecoder = new TextDecoder("utf-8", { fatal: true });
+/**
+ * Strict UTF-8: invalid bytes throw, and a leading byte-order mark is kept (`ignoreBOM: true`)
+ * so that JSON.parse refuses it, as Go's decoder does. The default would silently strip it and
+ * accept a JWS segment the broker refuses.
+ */
+export const utf8Decoder: TextDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes unpadded base64url strictly: only the URL-safe alphabet, no padding, no whitespace,

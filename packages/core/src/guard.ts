@@ -244,6 +244,7 @@ class GuardImpl implements Guard {
       entry = undefined;
     }
     if (entry?.refusal !== undefined) throw entry.refusal;
+    if (entry !== undefined) this.#keyring.refreshIfStale();
 
     switch (this.#o.mode) {
       case "local":

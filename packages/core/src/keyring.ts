@@ -4,11 +4,32 @@
  * verification goes through jose's `compactVerify` with `EdDSA` pinned.
  */
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from "jose";
+import { readCapped } from "./broker.js";
 import { importTrustedKey, type TrustedKey } from "./keys.js";
 import { refuse } from "./refusal.js";
 import type { ParsedJws } from "./jws.js";
 
 type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
+
+/** Largest JWKS body read; a real key set is a few hundred bytes per key. */
+const MAX_JWKS_BYTES = 256 * 1024;
+
+/**
+ * `fetch` for jose's JWKS loader with a bounded body read: jose reads the whole body with
+ * `response.json()`, so a huge (or endless but fast) answer would otherwise be buffered whole
+ * within the timeout. Past the cap the read is cancelled and the fetch fails (a 503).
+ */
+function cappedFetch(f: typeof fetch, max: number): typeof fetch {
+  return async (input, init) => {
+    const res = await f(input, init);
+    if (res.status !== 200) {
+      // jose refuses any status but 200 without reading the body.
+      await res.body?.cancel().catch(() => undefined);
+      return res;
+    }
+    return new Response(await readCapped(res, max), { status: 200, headers: res.headers });
+  };
+}
 
 export interface KeyringOptions {
   readonly keyXs: readonly string[];
@@ -34,7 +55,7 @@ export class Keyring {
         ? undefined
         : createRemoteJWKSet(new URL(opts.jwksUri), {
             timeoutDuration: opts.timeoutMs,
-            [customFetch]: opts.fetch,
+            [customFetch]: cappedFetch(opts.fetch, MAX_JWKS_BYTES),
           });
   }
 
@@ -42,7 +63,7 @@ export class Keyring {
     return this.#static.then((k) => k.length > 0);
   }
 
-  /** Cheap per-request check: notices a reloaded JWKS and, when it is stale, refreshes it in the background. */
+  /** Cheap per-request check: notices a reloaded JWKS (bumping `generation` when its keys changed). */
   observe(): void {
     const jwks = this.#jwks;
     if (jwks === undefined) return;
@@ -55,7 +76,15 @@ export class Keyring {
         this.#lastFingerprint = fp;
       }
     }
-    if (!jwks.fresh && !jwks.reloading) jwks.reload().catch(() => undefined);
+  }
+
+  /**
+   * On a cache hit no key is looked up, so a stale JWKS would never reload: refresh it in the
+   * background. Called only for tokens that already verified, so garbage cannot drive fetches.
+   */
+  refreshIfStale(): void {
+    const jwks = this.#jwks;
+    if (jwks !== undefined && !jwks.fresh && !jwks.reloading) jwks.reload().catch(() => undefined);
   }
 
   /** The static key with this kid, or the only static key when the token names none. */

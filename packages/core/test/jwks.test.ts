@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGuard } from "../src/index.js";
-import { bearer, kidOf, makeKey, mint } from "./support/tokens.js";
+import { bearer, claims, kidOf, makeKey, mint, nowSec } from "./support/tokens.js";
 
 const key = makeKey();
 let server: Server;
@@ -45,6 +45,25 @@ describe("JWKS", () => {
     const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => mint(key, undefined, { kid: `unknown-${i}` }).then((t) => guard.authenticate(bearer(t)))));
     expect(results.every((r) => r.status === "rejected" && (r.reason as { code: string }).code === "unknown_kid")).toBe(true);
     expect(fetches - before).toBeLessThanOrEqual(1);
+  });
+  it("garbage never drives JWKS fetches; a stale set is refreshed behind a verified token", async () => {
+    mode = "ok";
+    const guard = createGuard({ jwksUri: url });
+    const t = await mint(key, claims({ exp: nowSec() + 3600 }));
+    await guard.authenticate(bearer(t));
+    const before = fetches;
+    const realNow = Date.now;
+    const base = realNow();
+    Date.now = () => base + 11 * 60_000; // past jose's 10-minute cacheMaxAge, inside the token's life
+    try {
+      for (let i = 0; i < 20; i++) await guard.authenticate(`Bearer garbage.token.x${String(i)}`).catch(() => undefined);
+      expect(fetches).toBe(before);
+      await expect(guard.authenticate(bearer(t))).resolves.toMatchObject({ source: "cache" });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(fetches).toBe(before + 1);
+    } finally {
+      Date.now = realNow;
+    }
   });
   it("JWKS outage or timeout → 503 jwks_unavailable, never 401", async () => {
     mode = "down";

@@ -151,6 +151,8 @@ describe("local mode: every rejection", () => {
     ["numeric iss", { iss: 1 }],
     ["chain not a list", { delegation_chain: { agent: "x" } }],
     ["chain record without scope", { delegation_chain: [{ agent: "x", delegated_at: "t" }] }],
+    ["a claim spelled in another case (Go would read it)", { Scope: ["read:data:*"] }],
+    ["SUB next to sub", { SUB: "admin" }],
   ])("%s → malformed_claims", async (_name, o) => {
     await rejects(guard.authenticate(bearer(await mint(key, ok(o)))), "malformed_claims");
   });
