@@ -52,33 +52,47 @@ export interface Guard {
   stats(): { readonly brokerCalls: number; readonly cacheSize: number };
 }
 
-interface CacheEntry {
+/** A verified token: its identity, until when it may be reused, and when the broker last agreed. */
+interface Verified {
   readonly generation: number;
-  /** When this entry stops being usable (ms since epoch). */
+  /** When this entry stops being usable (ms since epoch): just past `exp` plus tolerance. */
   readonly untilMs: number;
-  readonly refusal?: Refusal;
-  readonly identity?: AgentIdentity;
-  readonly cachedIdentity?: AgentIdentity;
+  readonly identity: AgentIdentity;
+  /** The same identity with `source: "cache"`, built once. */
+  readonly cachedIdentity: AgentIdentity;
   /** When the broker last said `valid:true`. */
-  brokerAtMs?: number;
+  brokerAtMs: number | undefined;
+}
+
+/** A remembered refusal, for a token whose refusal cost signature or broker work. */
+interface Denied {
+  readonly generation: number;
+  readonly untilMs: number;
+  readonly refusal: Refusal;
 }
 
 const NEGATIVE_TTL_MS = 5 * 60_000;
-/** Refusals that depend only on the token text (and the key set), so they can be remembered. */
-const DETERMINISTIC: ReadonlySet<GuardErrorCode> = new Set<GuardErrorCode>([
-  "malformed_token", "unsupported_alg", "unsupported_crit", "invalid_signature", "malformed_claims",
-  "token_expired", "issuer_mismatch", "audience_mismatch", "subject_not_agent", "trust_domain_mismatch",
-  "delegation_too_deep", "delegation_widened", "delegation_signature_invalid", "chain_hash_mismatch",
-  "delegator_not_allowed",
+/**
+ * Refusals worth remembering: they depend only on the token text (and the key set) and cost
+ * signature work to reach. Cheap structural refusals are not cached: recomputing them costs less
+ * than a cache slot, and a flood of garbage must not fill the cache.
+ */
+const REMEMBERED: ReadonlySet<GuardErrorCode> = new Set<GuardErrorCode>([
+  "invalid_signature", "malformed_claims", "token_expired", "issuer_mismatch", "audience_mismatch",
+  "subject_not_agent", "trust_domain_mismatch", "delegation_too_deep", "delegation_widened",
+  "delegation_signature_invalid", "chain_hash_mismatch", "delegator_not_allowed",
 ]);
 
 const nowMs = (): number => Date.now();
+const BEARER_PREFIX = "Bearer ";
 
 class GuardImpl implements Guard {
   readonly #o: ResolvedOptions;
   readonly #keyring: Keyring;
   readonly #broker: BrokerClient | undefined;
-  readonly #cache: LRUCache<string, CacheEntry>;
+  readonly #verified: LRUCache<string, Verified>;
+  readonly #denied: LRUCache<string, Denied>;
+  readonly #localInFlight = new Map<string, Promise<AgentIdentity>>();
   readonly #claimPolicy: ClaimPolicy;
   readonly #delegationPolicy: DelegationPolicy;
   readonly #compiled = new Map<string, CompiledRequirement>();
@@ -105,7 +119,9 @@ class GuardImpl implements Guard {
             fetch: o.fetch,
             maxResponseBytes: Math.max(65536, o.maxTokenBytes * 4),
           });
-    this.#cache = new LRUCache<string, CacheEntry>({ max: o.cacheMax });
+    this.#verified = new LRUCache<string, Verified>({ max: o.cacheMax });
+    // Refusals live apart, so that no number of bad tokens can evict a verified one.
+    this.#denied = new LRUCache<string, Denied>({ max: Math.max(64, Math.ceil(o.cacheMax / 4)) });
     this.#claimPolicy = {
       clockToleranceSec: o.clockToleranceSec,
       issuer: o.issuer,
@@ -121,47 +137,80 @@ class GuardImpl implements Guard {
   }
 
   clearCache(): void {
-    this.#cache.clear();
+    this.#verified.clear();
+    this.#denied.clear();
   }
 
   stats(): { brokerCalls: number; cacheSize: number } {
-    return { brokerCalls: this.#broker?.calls ?? 0, cacheSize: this.#cache.size };
+    return { brokerCalls: this.#broker?.calls ?? 0, cacheSize: this.#verified.size + this.#denied.size };
   }
 
-  async authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {
+  authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {
     return this.verify(authorization);
   }
 
-  async verify(
+  verify(
     authorization: string | null | undefined,
     requirement?: Requirement | CompiledRequirement,
     params?: RequirementParams,
   ): Promise<AgentIdentity> {
-    const started = performance.now();
+    const started = this.#o.onDecision === undefined ? 0 : performance.now();
+    // Hot path: a token verified before, sent as exactly "Bearer <token>", answered synchronously
+    // from the cache: no parsing, no signature work, no network.
+    const hot = this.#hot(authorization);
+    if (hot !== undefined) {
+      try {
+        return Promise.resolve(this.#finish(hot, requirement, params, started));
+      } catch (e) {
+        return Promise.reject(this.#deny(e, hot, started));
+      }
+    }
+    return this.#cold(authorization, requirement, params, started);
+  }
+
+  async #cold(
+    authorization: string | null | undefined,
+    requirement: Requirement | CompiledRequirement | undefined,
+    params: RequirementParams | undefined,
+    started: number,
+  ): Promise<AgentIdentity> {
     let identity: AgentIdentity | undefined;
-    let required: readonly string[] | undefined;
-    let missing: readonly string[] | undefined;
     try {
       identity = await this.#authenticate(authorization);
-      if (requirement !== undefined) {
-        const result = evaluateRequirement(this.#compile(requirement), identity.scope, params);
-        required = result.required;
-        if (!result.satisfied) {
-          missing = result.missing;
-          refuse("insufficient_scope", undefined, result.missing);
-        }
-      }
-      this.#emit("allow", "authenticate", undefined, identity, required, missing, started);
-      return identity;
+      return this.#finish(identity, requirement, params, started);
     } catch (e) {
-      const err = this.#toGuardError(e);
-      this.#emit("deny", "authenticate", err, identity, required, missing, started);
-      throw err;
+      throw this.#deny(e, identity, started);
     }
   }
 
+  /** Applies the requirement (if any) and reports the allow decision. */
+  #finish(
+    identity: AgentIdentity,
+    requirement: Requirement | CompiledRequirement | undefined,
+    params: RequirementParams | undefined,
+    started: number,
+  ): AgentIdentity {
+    let required: readonly string[] | undefined;
+    if (requirement !== undefined) {
+      const result = evaluateRequirement(this.#compile(requirement), identity.scope, params);
+      required = result.required;
+      if (!result.satisfied) refuse("insufficient_scope", { required, missing: result.missing }, result.missing);
+    }
+    if (this.#o.onDecision !== undefined) this.#emit("allow", "authenticate", undefined, identity, required, undefined, started);
+    return identity;
+  }
+
+  #deny(e: unknown, identity: AgentIdentity | undefined, started: number): GuardError {
+    const err = this.#toGuardError(e);
+    if (this.#o.onDecision !== undefined) {
+      const detail = e instanceof Refusal && e.code === "insufficient_scope" ? (e.cause as { required: readonly string[]; missing: readonly string[] }) : undefined;
+      this.#emit("deny", "authenticate", err, identity, detail?.required, detail?.missing, started);
+    }
+    return err;
+  }
+
   authorize(identity: AgentIdentity, requirement: Requirement | CompiledRequirement, params?: RequirementParams): void {
-    const started = performance.now();
+    const started = this.#o.onDecision === undefined ? 0 : performance.now();
     let result: ReturnType<typeof evaluateRequirement> | undefined;
     try {
       result = evaluateRequirement(this.#compile(requirement), identity.scope, params);
@@ -193,7 +242,10 @@ class GuardImpl implements Guard {
   }
 
   #toGuardError(e: unknown): GuardError {
-    if (e instanceof Refusal) return this.error(e.code, e.scope === undefined ? { cause: e.cause } : { cause: e.cause, scope: e.scope });
+    if (e instanceof Refusal) {
+      const cause = e.code === "insufficient_scope" ? undefined : e.cause;
+      return this.error(e.code, e.scope === undefined ? { cause } : { cause, scope: e.scope });
+    }
     if (isGuardError(e)) return e;
     // A TypeError from a malformed requirement is a programming error: let it surface as such.
     if (e instanceof TypeError && e.message.startsWith("scope requirement")) throw e;
@@ -234,44 +286,85 @@ class GuardImpl implements Guard {
 
   // ---- authentication pipeline -------------------------------------------------------------
 
+  /** A usable verified entry for this token, or `undefined` (stale entries are dropped). */
+  #lookup(token: string, now: number): Verified | undefined {
+    const entry = this.#verified.get(token);
+    if (entry === undefined) return undefined;
+    if (entry.generation !== this.#keyring.generation || now >= entry.untilMs) {
+      this.#verified.delete(token);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #fresh(entry: Verified, now: number): boolean {
+    return this.#o.mode === "local" || (entry.brokerAtMs !== undefined && now - entry.brokerAtMs < this.#o.maxStalenessSec * 1000);
+  }
+
+  #hot(authorization: string | null | undefined): AgentIdentity | undefined {
+    if (
+      typeof authorization !== "string" ||
+      authorization.length > this.#o.maxTokenBytes + BEARER_PREFIX.length ||
+      !authorization.startsWith(BEARER_PREFIX)
+    ) {
+      return undefined;
+    }
+    this.#keyring.observe();
+    const now = nowMs();
+    // Only a token that was extracted and verified before can be found here, so the header is
+    // exactly "Bearer <that token>": nothing else needs checking.
+    const entry = this.#lookup(authorization.slice(BEARER_PREFIX.length), now);
+    if (entry === undefined || !this.#fresh(entry, now)) return undefined;
+    this.#keyring.refreshIfStale();
+    return entry.cachedIdentity;
+  }
+
   async #authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {
     const token = extractBearer(authorization, this.#o.maxTokenBytes);
     this.#keyring.observe();
     const now = nowMs();
-    let entry = this.#cache.get(token);
-    if (entry !== undefined && (entry.generation !== this.#keyring.generation || now >= entry.untilMs)) {
-      this.#cache.delete(token);
-      entry = undefined;
+    const denied = this.#denied.get(token);
+    if (denied !== undefined) {
+      if (denied.generation === this.#keyring.generation && now < denied.untilMs) throw denied.refusal;
+      this.#denied.delete(token);
     }
-    if (entry?.refusal !== undefined) throw entry.refusal;
-    if (entry !== undefined) this.#keyring.refreshIfStale();
-
+    const entry = this.#lookup(token, now);
+    if (entry !== undefined) {
+      this.#keyring.refreshIfStale();
+      if (this.#fresh(entry, now)) return entry.cachedIdentity;
+    }
     switch (this.#o.mode) {
       case "local":
-        return entry?.cachedIdentity ?? (await this.#remember(token, () => this.#verifyLocal(token, now)));
+        return this.#local(token);
       case "broker":
-        if (entry?.cachedIdentity !== undefined && this.#brokerFresh(entry, now)) return entry.cachedIdentity;
         return this.#remember(token, () => this.#verifyWithBroker(token, now));
       case "hybrid": {
-        if (entry?.cachedIdentity !== undefined && this.#brokerFresh(entry, now)) return entry.cachedIdentity;
-        const local = entry?.identity ?? (await this.#remember(token, () => this.#verifyLocal(token, now)));
+        const local = entry?.identity ?? (await this.#local(token));
         await this.#remember(token, () => this.#askBroker(token, local.claims), local.claims.exp);
-        const current = this.#cache.get(token);
-        if (current !== undefined && this.#o.maxStalenessSec > 0) current.brokerAtMs = nowMs();
+        if (this.#o.maxStalenessSec > 0) {
+          const current = this.#verified.get(token);
+          if (current !== undefined) current.brokerAtMs = nowMs();
+        }
         return this.#withSource(local, "broker");
       }
     }
-  }
-
-  #brokerFresh(entry: CacheEntry, now: number): boolean {
-    return entry.brokerAtMs !== undefined && now - entry.brokerAtMs < this.#o.maxStalenessSec * 1000;
   }
 
   #withSource(identity: AgentIdentity, source: DecisionSource): AgentIdentity {
     return identity.source === source ? identity : Object.freeze({ ...identity, source });
   }
 
-  /** Runs a step; remembers a deterministic refusal (or a broker `valid:false`) for this token. */
+  /** Local verification, single-flight per token: concurrent requests share one signature check. */
+  #local(token: string): Promise<AgentIdentity> {
+    let p = this.#localInFlight.get(token);
+    if (p === undefined) {
+      p = this.#remember(token, () => this.#verifyLocal(token, nowMs())).finally(() => this.#localInFlight.delete(token));
+      this.#localInFlight.set(token, p);
+    }
+    return p;
+  }
+
+  /** Runs a step; remembers a refusal that cost real work (or a broker `valid:false`) for this token. */
   async #remember<T>(token: string, step: () => Promise<T>, exp?: number): Promise<T> {
     try {
       return await step();
@@ -279,14 +372,14 @@ class GuardImpl implements Guard {
       if (e instanceof Refusal) {
         const now = nowMs();
         let untilMs: number | undefined;
-        if (DETERMINISTIC.has(e.code)) untilMs = now + NEGATIVE_TTL_MS;
-        else if (e.code === "unknown_kid" && this.#o.jwksUri === undefined) untilMs = now + NEGATIVE_TTL_MS;
+        if (REMEMBERED.has(e.code)) untilMs = now + NEGATIVE_TTL_MS;
         else if (e.code === "token_inactive" && exp !== undefined) {
           // A broker `valid:false` is permanent for this token string (revocations are never lifted).
           untilMs = (exp + this.#o.clockToleranceSec + 1) * 1000;
         }
         if (untilMs !== undefined && untilMs > now) {
-          this.#cache.set(token, { generation: this.#keyring.generation, untilMs, refusal: e });
+          this.#verified.delete(token);
+          this.#denied.set(token, { generation: this.#keyring.generation, untilMs, refusal: e });
         }
       }
       throw e;
@@ -294,15 +387,13 @@ class GuardImpl implements Guard {
   }
 
   #cachePositive(token: string, claims: AgentWritClaims, identity: AgentIdentity, brokerAtMs: number | undefined): void {
-    const untilMs = (claims.exp + this.#o.clockToleranceSec + 1) * 1000;
-    const entry: CacheEntry = {
+    this.#verified.set(token, {
       generation: this.#keyring.generation,
-      untilMs,
+      untilMs: (claims.exp + this.#o.clockToleranceSec + 1) * 1000,
       identity,
       cachedIdentity: this.#withSource(identity, "cache"),
-    };
-    if (brokerAtMs !== undefined) entry.brokerAtMs = brokerAtMs;
-    this.#cache.set(token, entry);
+      brokerAtMs,
+    });
   }
 
   /** Claim rules shared by every mode, applied to verified (or broker-confirmed) claims. */
@@ -313,9 +404,9 @@ class GuardImpl implements Guard {
   }
 
   async #verifyLocal(token: string, now: number): Promise<AgentIdentity> {
-    const parsed = parseCompactJws(token);
-    const key = await this.#keyring.verify(token, parsed);
-    const claims = checkClaimTypes(parsed.payload);
+    const parsed = parseCompactJws(token, false);
+    const { key, payload } = await this.#keyring.verify(token, parsed);
+    const claims = checkClaimTypes(payload);
     this.#checkClaims(claims, now);
     if (claims.delegation_chain !== undefined) await checkDelegationIntegrity(claims, key);
     const identity = toIdentity(claims, "local");
@@ -324,9 +415,9 @@ class GuardImpl implements Guard {
   }
 
   async #verifyWithBroker(token: string, now: number): Promise<AgentIdentity> {
-    const parsed = parseCompactJws(token);
+    const parsed = parseCompactJws(token, true);
     // The token's own (unverified) claims: anything these fail, the broker's would fail too.
-    const presented = checkClaimTypes(parsed.payload);
+    const presented = checkClaimTypes(parsed.payload ?? {});
     this.#checkClaims(presented, now);
     const claims = await this.#remember(token, () => this.#askBroker(token, presented), presented.exp);
     this.#checkClaims(claims, nowMs());

@@ -6,8 +6,8 @@
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from "jose";
 import { readCapped } from "./broker.js";
 import { importTrustedKey, type TrustedKey } from "./keys.js";
-import { refuse } from "./refusal.js";
-import type { ParsedJws } from "./jws.js";
+import { Refusal, refuse } from "./refusal.js";
+import { jsonObjectFromBytes, type ParsedJws } from "./jws.js";
 
 type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
 
@@ -127,16 +127,21 @@ export class Keyring {
   }
 
   /**
-   * Verifies the token's Ed25519 signature through jose and returns the key that verified it.
-   * The header was already checked (alg exactly EdDSA, no crit) by `parseCompactJws`.
+   * Verifies the token's Ed25519 signature through jose and returns the key that verified it and
+   * the verified payload object. The header was already checked (alg exactly EdDSA, no crit, a
+   * canonical 64-byte signature) by `parseCompactJws`; the payload is decoded strictly here.
    */
-  async verify(token: string, parsed: ParsedJws): Promise<CryptoKey> {
+  async verify(token: string, parsed: ParsedJws): Promise<{ readonly key: CryptoKey; readonly payload: Record<string, unknown> }> {
     const candidates = await this.#candidates(parsed);
     for (const key of candidates) {
       try {
-        await compactVerify(token, key, { algorithms: ["EdDSA"] });
-        return key;
+        // The payload segment's alphabet, length and canonical tail were checked by parseCompactJws.
+        const verified = await compactVerify(token, key, { algorithms: ["EdDSA"] });
+        const payload = jsonObjectFromBytes(verified.payload);
+        if (payload === null) refuse("malformed_token");
+        return { key, payload };
       } catch (e) {
+        if (e instanceof Refusal) throw e;
         if (e instanceof joseErrors.JWSSignatureVerificationFailed) continue;
         if (e instanceof joseErrors.JOSEAlgNotAllowed) refuse("unsupported_alg");
         if (e instanceof joseErrors.JOSENotSupported) refuse("unsupported_crit");

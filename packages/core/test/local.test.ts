@@ -43,6 +43,56 @@ describe("local mode: accepts genuine agent tokens", () => {
   });
 });
 
+describe("verified-token cache", () => {
+  it("concurrent requests with one new token share one signature check", async () => {
+    const guard = createGuard({ publicKey: key.jwk });
+    const t = await mint(key);
+    const spy = vi.spyOn(crypto.subtle, "verify");
+    const all = await Promise.all(Array.from({ length: 100 }, () => guard.authenticate(bearer(t))));
+    expect(all.every((id) => id.agentId === AGENT)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(1);
+    spy.mockRestore();
+  });
+  it("a flood of bad tokens never evicts a verified one", async () => {
+    const guard = createGuard({ publicKey: key.jwk, cache: { max: 2 } });
+    const t = await mint(key);
+    await guard.authenticate(bearer(t));
+    for (let i = 0; i < 50; i++) {
+      await rejects(guard.authenticate(bearer(signJws({ alg: "EdDSA", kid: await kidOf(key) }, claims({ jti: `f${String(i)}` }), other.privateKey))), "invalid_signature");
+      await rejects(guard.authenticate(`Bearer garbage${String(i)}.x.y`), "malformed_token");
+    }
+    const spy = vi.spyOn(crypto.subtle, "verify");
+    await expect(guard.authenticate(bearer(t))).resolves.toMatchObject({ source: "cache" });
+    expect(spy).not.toHaveBeenCalled();
+    spy.mockRestore();
+    expect(guard.stats().cacheSize).toBeLessThanOrEqual(2 + 64);
+  });
+  it("any spelling of the scheme reaches the same cache entry", async () => {
+    const guard = createGuard({ publicKey: key.jwk });
+    const t = await mint(key);
+    await guard.authenticate("bearer " + t);
+    const spy = vi.spyOn(crypto.subtle, "verify");
+    for (const h of ["Bearer " + t, "BEARER " + t, "Bearer   " + t, " Bearer " + t + " "]) {
+      await expect(guard.authenticate(h)).resolves.toMatchObject({ source: "cache" });
+    }
+    expect(spy).not.toHaveBeenCalled();
+    spy.mockRestore();
+  });
+  it("entries never outlive exp", async () => {
+    const guard = createGuard({ publicKey: key.jwk, clockToleranceSec: 0 });
+    const exp = nowSec() + 2;
+    const t = await mint(key, claims({ exp }));
+    await guard.authenticate(bearer(t));
+    const realNow = Date.now;
+    Date.now = () => (exp + 1) * 1000;
+    try {
+      await rejects(guard.authenticate(bearer(t)), "token_expired");
+    } finally {
+      Date.now = realNow;
+    }
+  });
+});
+
 describe("local mode: every rejection", () => {
   const guard = createGuard({ publicKey: key.jwk, audience: "https://api.example", issuer: "https://broker.example", trustDomain: "agentwrit.local" });
   const ok = (o: Record<string, unknown> = {}) => claims({ aud: ["https://api.example"], iss: "https://broker.example", ...o });
@@ -79,13 +129,15 @@ describe("local mode: every rejection", () => {
       `${h}.${p}.${s}==`,
       `${h}.${p}.${s.slice(0, -1)}${s.endsWith("A") ? "B" : "A"}x`,
       `${b64url("[1]")}.${p}.${s}`,
-      `${h}.${b64url("null")}.${s}`,
-      `${h}.${b64url("{not json")}.${s}`,
       `${h}.${p}.${s.slice(0, 40)}`,
       `.${p}.${s}`,
     ];
     for (const c of cases) {
       await rejects(guard.authenticate(bearer(c)), "malformed_token");
+    }
+    // Payloads that are not a JSON object, even when genuinely signed.
+    for (const body of ["null", "[1]", "{not json", "\"x\"", "\ufeff{}"]) {
+      await rejects(guard.authenticate(bearer(signJws({ alg: "EdDSA", kid: await kidOf(key) }, body, key.privateKey))), "malformed_token");
     }
     // "=" inside the token breaks RFC 6750's b64token grammar.
     await rejects(guard.authenticate(bearer(`${h}=.${p}.${s}`)), "malformed_authorization");
@@ -105,7 +157,7 @@ describe("local mode: every rejection", () => {
     await rejects(guard.authenticate(bearer(input + "." + mac)), "unsupported_alg");
   });
   it("alg none with an empty signature → unsupported_alg", async () => {
-    await rejects(guard.authenticate(bearer(b64url({ alg: "none" }) + "." + b64url(ok()) + ".")), "malformed_token");
+    await rejects(guard.authenticate(bearer(b64url({ alg: "none" }) + "." + b64url(ok()) + ".")), "unsupported_alg");
     await rejects(guard.authenticate(bearer(b64url({ alg: "none" }) + "." + b64url(ok()) + ".AAAA")), "unsupported_alg");
   });
   it("unknown crit → unsupported_crit", async () => {
