@@ -48,8 +48,11 @@ export interface Guard {
   error(code: GuardErrorCode, init?: { scope?: readonly string[]; cause?: unknown }): GuardError;
   /** Drops every cached verdict. */
   clearCache(): void;
-  /** Counters for diagnostics and benchmarks. */
-  stats(): { readonly brokerCalls: number; readonly cacheSize: number };
+  /**
+   * Counters for diagnostics and benchmarks: broker calls made, verified tokens cached (at most
+   * `cache.max`) and refusals remembered (at most `max(64, cache.max / 4)`, kept apart).
+   */
+  stats(): { readonly brokerCalls: number; readonly cacheSize: number; readonly refusalCacheSize: number };
 }
 
 /** A verified token: its identity, until when it may be reused, and when the broker last agreed. */
@@ -141,8 +144,8 @@ class GuardImpl implements Guard {
     this.#denied.clear();
   }
 
-  stats(): { brokerCalls: number; cacheSize: number } {
-    return { brokerCalls: this.#broker?.calls ?? 0, cacheSize: this.#verified.size + this.#denied.size };
+  stats(): { brokerCalls: number; cacheSize: number; refusalCacheSize: number } {
+    return { brokerCalls: this.#broker?.calls ?? 0, cacheSize: this.#verified.size, refusalCacheSize: this.#denied.size };
   }
 
   authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {

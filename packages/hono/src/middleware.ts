@@ -71,7 +71,8 @@ export function agentwritGuard(
     const known = previous?.guard === guard ? previous.identity : undefined;
     try {
       if (known === undefined) {
-        const identity = await guard.verify(c.req.header("authorization"), requirement, paramsOf(c));
+        // c.req.param() builds an object: only when a requirement can use it.
+        const identity = await guard.verify(c.req.header("authorization"), requirement, requirement === undefined ? undefined : paramsOf(c));
         c.set("agentwrit", identity);
         verifiedBy.set(c.req.raw, { guard, identity });
       } else if (requirement !== undefined) {

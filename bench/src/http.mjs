@@ -1,0 +1,155 @@
+// Sections 2 and 3: HTTP overhead on loopback with autocannon. Each server runs in its own
+// process (server.mjs); the load generator and the dev broker (hybrid mode) run here.
+import autocannon from "autocannon";
+import { message, start } from "./lib/children.mjs";
+
+const SERVER = new URL("./server.mjs", import.meta.url).pathname;
+const PATH = "/orders/42";
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** The servers, by id "framework/variant". */
+export const VARIANTS = {
+  express: ["bare", "local", "hybrid", "a0"],
+  fastify: ["bare", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
+  hono: ["bare", "local", "hybrid", "honojwt"],
+};
+/** Which servers are measured with distinct tokens too (ours in local mode, and the anchors). */
+const COLD = { express: ["local", "a0"], fastify: ["local", "fjwt-cache", "fjwt-nocache"], hono: ["local", "honojwt"] };
+
+function runCannon(opts) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+    instance.on("error", reject);
+  });
+}
+
+/**
+ * One autocannon run against a server. `tokens` is `{ hot }` (one header value) or
+ * `{ pool, cursor }` (distinct tokens, rotated per request with a per-server cursor).
+ */
+async function load(port, tokens, { connections, durationSec, amount }) {
+  const base = { url: `http://127.0.0.1:${port}`, connections, pipelining: 1, ...(amount === undefined ? { duration: durationSec } : { amount }) };
+  let opts;
+  if (tokens.hot !== undefined) {
+    opts = { ...base, requests: [{ method: "GET", path: PATH, headers: { authorization: tokens.hot } }] };
+  } else {
+    const { pool } = tokens;
+    opts = {
+      ...base,
+      requests: [
+        {
+          method: "GET",
+          path: PATH,
+          setupRequest: (req) => {
+            const auth = pool[tokens.cursor];
+            tokens.cursor = tokens.cursor + 1 === pool.length ? 0 : tokens.cursor + 1;
+            return { ...req, headers: { ...req.headers, authorization: auth } };
+          },
+        },
+      ],
+    };
+  }
+  const r = await runCannon(opts);
+  const ok = r["2xx"];
+  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || ok === 0) {
+    throw new Error(`load run failed: 2xx ${ok}, non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`);
+  }
+  return { rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, requests: ok, durationSec: r.duration };
+}
+
+/** Starts every server in parallel; returns id → { port, child }. */
+export async function startServers(keys, brokerUrl) {
+  const entries = Object.entries(VARIANTS).flatMap(([framework, variants]) => variants.map((variant) => ({ framework, variant })));
+  const started = await Promise.all(
+    entries.map(async ({ framework, variant }) => {
+      const child = start(SERVER, { framework, variant, publicKeyPem: keys.publicKeyPem, brokerUrl, maxStalenessSec: 5 });
+      const { port } = await message(child, "ready", 30_000);
+      return [`${framework}/${variant}`, { port, child }];
+    }),
+  );
+  return Object.fromEntries(started);
+}
+
+export function stopServers(servers) {
+  for (const { child } of Object.values(servers)) if (child.exitCode === null) child.kill("SIGKILL");
+}
+
+/**
+ * Runs one group of servers with the same load, `rounds` times, alternating the order each
+ * round so that drift on a shared machine hits every variant alike.
+ */
+async function group(servers, ids, makeTokens, cfg, broker, log) {
+  const cursors = Object.fromEntries(ids.map((id) => [id, makeTokens()]));
+  // Every autocannon run lasts at least ~1 s (it ends on a sampling tick), so --quick skips warm-up.
+  if (cfg.warmupRequests > 0) {
+    for (const id of ids) await load(servers[id].port, cursors[id], { connections: cfg.connections, amount: cfg.warmupRequests });
+  }
+  const runs = Object.fromEntries(ids.map((id) => [id, []]));
+  const brokerCalls = Object.fromEntries(ids.map((id) => [id, 0]));
+  for (let round = 0; round < cfg.rounds; round++) {
+    const order = round % 2 === 0 ? ids : [...ids].reverse();
+    for (const id of order) {
+      const before = broker.stats.validateCalls;
+      const r = await load(servers[id].port, cursors[id], { connections: cfg.connections, durationSec: cfg.durationSec });
+      brokerCalls[id] += broker.stats.validateCalls - before;
+      runs[id].push(r);
+      log(`  ${id.padEnd(22)} round ${round + 1}: ${Math.round(r.rps)} req/s`);
+    }
+  }
+  return Object.fromEntries(
+    ids.map((id) => [
+      id,
+      {
+        rps: median(runs[id].map((r) => r.rps)),
+        p50Ms: median(runs[id].map((r) => r.p50)),
+        p99Ms: median(runs[id].map((r) => r.p99)),
+        requests: runs[id].reduce((s, r) => s + r.requests, 0),
+        runs: runs[id].map((r) => Math.round(r.rps)),
+        brokerCalls: brokerCalls[id],
+      },
+    ]),
+  );
+}
+
+/** 100 concurrent requests with one fresh token against each hybrid server: broker calls. */
+async function burst(servers, token, broker, framework) {
+  const { port } = servers[`${framework}/hybrid`];
+  const before = broker.stats.validateCalls;
+  const statuses = await Promise.all(
+    Array.from({ length: 100 }, () =>
+      globalThis.fetch(`http://127.0.0.1:${port}${PATH}`, { headers: { authorization: token } }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    ),
+  );
+  if (!statuses.every((s) => s === 200)) throw new Error(`burst: statuses ${[...new Set(statuses)].join(",")}`);
+  return broker.stats.validateCalls - before;
+}
+
+export async function runHttp({ keys, broker, hotToken, burstTokens, coldPool, cfg, log }) {
+  const servers = await startServers(keys, broker.url);
+  try {
+    const bursts = {};
+    let b = 0;
+    for (const framework of Object.keys(VARIANTS)) bursts[framework] = await burst(servers, burstTokens[b++], broker, framework);
+    const hot = {};
+    const cold = {};
+    for (const [framework, variants] of Object.entries(VARIANTS)) {
+      log(`HTTP ${framework}, one hot token`);
+      Object.assign(hot, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ hot: hotToken }), cfg, broker, log));
+    }
+    for (const [framework, variants] of Object.entries(COLD)) {
+      log(`HTTP ${framework}, distinct tokens (pool of ${coldPool.length}, per-server cursor)`);
+      Object.assign(cold, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ pool: coldPool, cursor: 0 }), cfg, broker, log));
+    }
+    return { hot, cold, burst100: bursts };
+  } finally {
+    stopServers(servers);
+  }
+}

@@ -1,0 +1,298 @@
+// `pnpm bench [--quick] [--profile] [--build] [--report]`: runs every section, prints one table and
+// writes bench/results.json (full run) or bench/results.local.json (--quick, gitignored).
+// --profile: only the CPU profile of cold verification; --build: `pnpm build` first;
+// --report: reprint the table of the last run without measuring.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { killAll, runChild } from "./lib/children.mjs";
+import { newestProfile, summarize } from "./lib/profile.mjs";
+
+const args = new Set(process.argv.slice(2).filter((a) => a !== "--"));
+for (const a of args) if (!["--quick", "--profile", "--build", "--report"].includes(a)) throw new Error(`unknown argument ${a}`);
+const quick = args.has("--quick");
+const profileOnly = args.has("--profile");
+const benchDir = new URL("..", import.meta.url).pathname;
+const root = join(benchDir, "..");
+const here = (f) => new URL(f, import.meta.url).pathname;
+const log = (s) => process.stderr.write(s + "\n");
+
+const CONFIG = quick
+  ? {
+      micro: { tokens: 3000, warmTokens: 800, reps: 1, rawMs: 300, cachedOps: 30_000, syncMs: 150 },
+      broker: { agents: 10, requests: 2000, intervalMs: 10 },
+      memory: { total: 100_000, valid: 3000, badSignature: 1000, worstEntries: 800, bigScopes: 236 },
+      http: { connections: 64, durationSec: 0.6, rounds: 1, warmupRequests: 0, coldPool: 11_000 },
+      watchdogSec: 170,
+    }
+  : {
+      micro: { tokens: 20_000, warmTokens: 3000, reps: 3, rawMs: 2000, cachedOps: 300_000, syncMs: 1000 },
+      broker: { agents: 10, requests: 10_000, intervalMs: 10 },
+      memory: { total: 1_000_000, valid: 30_000, badSignature: 10_000, worstEntries: 10_500, bigScopes: 236 },
+      http: { connections: 64, durationSec: 5, rounds: 3, warmupRequests: 5000, coldPool: 25_000 },
+      profile: { tokens: 20_000, warmTokens: 3000, reps: 3, rawMs: 0, cachedOps: 0, syncMs: 0, profile: true },
+      watchdogSec: 1800,
+    };
+
+// ---- build what the bench imports ------------------------------------------------------------
+
+const PACKAGES = ["core", "dev-broker", "express", "fastify", "hono"];
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+function ensureBuilt() {
+  const missing = PACKAGES.filter((p) => !existsSync(join(root, "packages", p, "dist", "index.js")));
+  if (missing.length > 0 || args.has("--build")) {
+    log(missing.length > 0 ? `building (no dist in ${missing.join(", ")}): pnpm run build` : "building: pnpm run build");
+    execFileSync("pnpm", ["run", "build"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    return;
+  }
+  const stale = PACKAGES.filter((p) => newest(join(root, "packages", p, "src")) > statSync(join(root, "packages", p, "dist", "index.js")).mtimeMs);
+  if (stale.length > 0) log(`warning: dist is older than src in ${stale.join(", ")}; run \`pnpm build\` (or pass --build) to measure current sources`);
+}
+
+// ---- machine and versions ----------------------------------------------------------------------
+
+function versions() {
+  const req = createRequire(join(benchDir, "package.json"));
+  const v = (name, from = req) => {
+    try {
+      return from(`${name}/package.json`).version;
+    } catch {
+      // Packages whose exports hide package.json (hono): read it from bench/node_modules.
+      try {
+        return JSON.parse(readFileSync(join(benchDir, "node_modules", name, "package.json"), "utf8")).version;
+      } catch {
+        return "unknown";
+      }
+    }
+  };
+  const via = (pkg) => createRequire(req.resolve(`${pkg}/package.json`));
+  return {
+    "@agentwrit/guard": v("@agentwrit/guard"),
+    jose: v("jose"),
+    autocannon: v("autocannon"),
+    express: v("express"),
+    fastify: v("fastify"),
+    hono: v("hono"),
+    "@hono/node-server": v("@hono/node-server"),
+    "express-oauth2-jwt-bearer": v("express-oauth2-jwt-bearer"),
+    "express-oauth2-jwt-bearer > jose": v("jose", via("express-oauth2-jwt-bearer")),
+    "@fastify/jwt": v("@fastify/jwt"),
+    "@fastify/jwt > fast-jwt": v("fast-jwt", via("@fastify/jwt")),
+  };
+}
+
+function machine() {
+  return {
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    cores: availableParallelism(),
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    platform: `${process.platform} ${release()} ${process.arch}`,
+    loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+// ---- sections --------------------------------------------------------------------------------
+
+async function profileMicro(cfg) {
+  const dir = mkdtempSync(join(tmpdir(), "agentwrit-bench-prof-"));
+  try {
+    const result = await runChild(here("./micro.mjs"), cfg, { timeoutMs: 300_000, execArgv: ["--cpu-prof", "--cpu-prof-dir", dir] });
+    // The profile is written at exit; wait for the file to appear.
+    for (let i = 0; i < 50 && readdirSync(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    return { guardCold64: result.guardCold64, ...summarize(newestProfile(dir), result.window) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function httpSections(cfg) {
+  const { startDevBroker } = await import("@agentwrit/dev-broker");
+  const { runHttp } = await import("./http.mjs");
+  const { ISSUER, agentClaims, makeKeys, mint, mintMany } = await import("./lib/tokens.mjs");
+  const keys = await makeKeys();
+  const broker = await startDevBroker({ signingKey: keys.privateKeyPem, issuer: ISSUER });
+  try {
+    const hotToken = "Bearer " + mint(keys, agentClaims(1)).token;
+    const burstTokens = [0, 1, 2].map((i) => "Bearer " + mint(keys, agentClaims(500 + i)).token);
+    const coldPool = mintMany(keys, cfg.coldPool, 10_000).map((t) => "Bearer " + t);
+    return await runHttp({ keys, broker, hotToken, burstTokens, coldPool, cfg, log });
+  } finally {
+    await broker.close();
+  }
+}
+
+// ---- the table ---------------------------------------------------------------------------------
+
+const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(x >= 10 ? 1 : 2));
+const ratio = (a, b) => a / b;
+const calls = (n) => `${n} call${n === 1 ? "" : "s"}`;
+
+function buildRows(r) {
+  const rows = [];
+  const row = (section, what, result, reference = "", rat = undefined, target = "", ok = undefined) =>
+    rows.push({ section, what, result, reference, ratio: rat === undefined ? "" : rat.toFixed(2) + "×", target, status: ok === undefined ? "" : ok ? "ok" : "MISS" });
+  const m = r.micro;
+  if (m !== undefined) {
+    const raw = m.rawAllCores.median;
+    row("1 verify", `raw node:crypto Ed25519, ${m.cores} worker threads (limit)`, `${fmt(raw)}/s`);
+    row("1 verify", `raw node:crypto Ed25519, ${m.poolThreads} worker threads`, `${fmt(m.rawPoolThreads.median)}/s`, "limit", ratio(m.rawPoolThreads.median, raw));
+    row("1 verify", "guard.authenticate cold, 64 in flight", `${fmt(m.guardCold64.median)}/s`, "limit", m.ratioGuardCold64ToRaw.median, "≥ 0.90×", m.ratioGuardCold64ToRaw.median >= 0.9);
+    row("1 verify", `guard.authenticate cold, 64 in flight, vs raw at ${m.poolThreads} threads`, `${fmt(m.guardCold64.median)}/s`, `${m.poolThreads}-thread raw`, m.guardCold64.median / m.rawPoolThreads.median);
+    row("1 verify", "jose jwtVerify alone, 64 in flight", `${fmt(m.joseJwtVerify64.median)}/s`, "limit", m.ratioJose64ToRaw.median, "ref ≈0.87×");
+    row("1 verify", "Web Crypto verify alone, 64 in flight", `${fmt(m.webCryptoVerify64.median)}/s`, "limit", m.ratioWebCrypto64ToRaw.median);
+    row("1 verify", "guard.authenticate cold, sequential", `${fmt(m.guardColdSequential.median)}/s`, "limit", ratio(m.guardColdSequential.median, raw));
+    row("1 verify", "guard.authenticate cached (same token), sequential", `${fmt(m.guardCachedSequential)}/s`);
+    row("1 verify", "guard.authenticate cached (same token), 64 in flight", `${fmt(m.guardCached64)}/s`);
+    row("1 scope", "scopeIsSubset (3 requested, 5 held)", `${fmt(m.scopeIsSubset)}/s`);
+    row("1 scope", 'compileRequirement("write:data:order-{id}")', `${fmt(m.compileRequirementTemplate)}/s`);
+    row("1 scope", "evaluateRequirement(template, {id})", `${fmt(m.evaluateRequirementTemplate)}/s`);
+    row("1 scope", 'evaluateRequirement("write:data:order-*")', `${fmt(m.evaluateRequirementFamily)}/s`);
+  }
+  const h = r.http;
+  if (h !== undefined) {
+    for (const fw of ["express", "fastify", "hono"]) {
+      const bare = h.hot[`${fw}/bare`].rps;
+      row("2 http", `${fw} bare route`, `${fmt(bare)} req/s`);
+      for (const v of ["local", "hybrid"]) {
+        const g = h.hot[`${fw}/${v}`];
+        const label = v === "local" ? "guard local, hot token" : `guard hybrid maxStalenessSec 5, hot (${calls(g.brokerCalls)} to the broker)`;
+        const extraUs = 1e6 / g.rps - 1e6 / bare;
+        row("2 http", `${fw} ${label}`, `${fmt(g.rps)} req/s`, `bare; ${extraUs >= 0 ? "+" : ""}${extraUs.toFixed(1)} µs/req`, g.rps / bare, "≥ 0.95×", g.rps / bare >= 0.95);
+      }
+    }
+    const anchors = [
+      ["express", "a0", "express-oauth2-jwt-bearer"],
+      ["fastify", "fjwt-cache", "@fastify/jwt cache on"],
+      ["fastify", "fjwt-nocache", "@fastify/jwt cache off"],
+      ["hono", "honojwt", "hono/jwt"],
+    ];
+    for (const [fw, id, name] of anchors) {
+      for (const temp of ["hot", "cold"]) {
+        const ours = h[temp][`${fw}/local`].rps;
+        const theirs = h[temp][`${fw}/${id}`].rps;
+        row("3 anchor", `${fw}: ours ${fmt(ours)} vs ${name}, ${temp}`, `${fmt(ours)} req/s`, `${fmt(theirs)} req/s`, ours / theirs, "≥ 1.0×", ours / theirs >= 1);
+      }
+    }
+  }
+  const b = r.broker;
+  if (b !== undefined) {
+    for (const s of [0, 5]) {
+      const c = b.concurrent100[`maxStalenessSec${s}`];
+      row("4 broker", `100 concurrent, one token, maxStalenessSec ${s} (core)`, calls(c.brokerCalls), `${c.signatureVerifications} signature verifications`, undefined, "1 call", c.brokerCalls === 1);
+    }
+    if (r.http !== undefined) {
+      for (const [fw, n] of Object.entries(r.http.burst100)) {
+        row("4 broker", `100 concurrent HTTP requests, one token, ${fw} hybrid maxStalenessSec 5`, calls(n), "", undefined, "1 call", n === 1);
+      }
+    }
+    for (const s of [0, 5]) {
+      const q = b.sequentialSimulated[`maxStalenessSec${s}`];
+      row("4 broker", `per 10,000 requests (${q.agents} agents, ${fmt(q.requests / q.simulatedWindowSec)} req/s simulated), maxStalenessSec ${s}`, `${fmt(q.brokerCallsPer10k)} calls`);
+    }
+  }
+  const mem = r.memory;
+  if (mem !== undefined) {
+    row("5 memory", `cache size after ${fmt(mem.tokens)} distinct tokens (max seen)`, `${mem.maxCacheSize}`, `cache.max ${mem.cacheMax}`, undefined, "≤ cache.max", mem.maxCacheSize <= mem.cacheMax);
+    row("5 memory", "refusal cache size (max seen)", `${mem.maxRefusalCacheSize}`, `bound ${mem.refusalMax}`, undefined, "≤ max(64, cache.max/4)", mem.maxRefusalCacheSize <= mem.refusalMax);
+    row("5 memory", "rss / heapUsed before (after GC)", `${fmt(mem.baseline.rssMB)} / ${fmt(mem.baseline.heapUsedMB)} MB`);
+    row("5 memory", "rss / heapUsed after the flood (after GC)", `${fmt(mem.afterFlood.rssMB)} / ${fmt(mem.afterFlood.heapUsedMB)} MB`);
+    const peakRss = Math.max(...mem.checkpoints.map((c) => c.rssMB));
+    row("5 memory", "rss peak at checkpoints (every 10%)", `${fmt(peakRss)} MB`);
+    for (const [k, w] of Object.entries(mem.worstCase)) {
+      row("5 memory", `per entry, ${k} (${w.tokenBytes} B token)`, `${w.perEntryKB.toFixed(2)} KB`, `× ${fmt(w.bound)} entries = ${fmt(w.boundAtCacheMaxMB)} MB`);
+    }
+  }
+  return rows;
+}
+
+function printTable(rows) {
+  const cols = ["section", "what", "result", "reference", "ratio", "target", "status"];
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => String(r[c]).length))]));
+  const line = (r) => "| " + cols.map((c) => String(r[c]).padEnd(width[c])).join(" | ") + " |";
+  const out = [line(Object.fromEntries(cols.map((c) => [c, c]))), "|" + cols.map((c) => "-".repeat(width[c] + 2)).join("|") + "|", ...rows.map(line)];
+  process.stdout.write(out.join("\n") + "\n");
+}
+
+function printProfile(p) {
+  process.stdout.write(
+    `\nTop self time, main thread, guard.authenticate cold with 64 in flight (${fmt(p.guardCold64)}/s; ` +
+      `${fmt(p.totalMs)} ms sampled${p.windowed ? " in the measured window" : ""}; main thread busy ${(p.busyShare * 100).toFixed(0)}%):\n`,
+  );
+  for (const t of p.top) process.stdout.write(`  ${(t.share * 100).toFixed(1).padStart(5)}%  ${t.function}\n`);
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+const watchdog = setTimeout(() => {
+  log(`watchdog: the bench did not finish within ${CONFIG.watchdogSec} s; stopping`);
+  killAll();
+  process.exit(1);
+}, CONFIG.watchdogSec * 1000);
+watchdog.unref();
+
+async function main() {
+  if (args.has("--report")) {
+    // Reprints the table of the last run (results.local.json with --quick) from its figures.
+    const file = join(benchDir, quick ? "results.local.json" : "results.json");
+    const results = JSON.parse(readFileSync(file, "utf8"));
+    results.versions = { ...results.versions, ...Object.fromEntries(Object.entries(versions()).filter(([k]) => results.versions[k] === "unknown")) };
+    results.table = buildRows(results);
+    printTable(results.table);
+    if (results.profile !== undefined) printProfile(results.profile);
+    writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+    return;
+  }
+  ensureBuilt();
+  const started = Date.now();
+  const results = { date: new Date().toISOString(), mode: quick ? "quick" : profileOnly ? "profile" : "full", node: process.version, machine: machine(), versions: versions(), config: CONFIG };
+  if (profileOnly) {
+    log("profile: guard.authenticate cold, 64 in flight, under --cpu-prof");
+    const p = await profileMicro(CONFIG.profile ?? { ...CONFIG.micro, profile: true });
+    printProfile(p);
+    return;
+  }
+  results.sectionSec = {};
+  const timed = async (name, label, fn) => {
+    log(label);
+    const t0 = Date.now();
+    results[name] = await fn();
+    results.sectionSec[name] = (Date.now() - t0) / 1000;
+  };
+  await timed("micro", "1/5 verification micro-benchmarks", () => runChild(here("./micro.mjs"), CONFIG.micro, { timeoutMs: 600_000 }));
+  await timed("broker", "4/5 broker traffic", () => runChild(here("./broker-traffic.mjs"), CONFIG.broker, { timeoutMs: 300_000 }));
+  await timed("memory", "5/5 memory", () => runChild(here("./memory.mjs"), CONFIG.memory, { timeoutMs: 600_000, execArgv: ["--expose-gc"] }));
+  await timed("http", "2-3/5 HTTP overhead and anchors", () => httpSections(CONFIG.http));
+  if (CONFIG.profile !== undefined) {
+    await timed("profile", "profile: guard.authenticate cold, 64 in flight, under --cpu-prof", () => profileMicro(CONFIG.profile));
+  }
+  results.machine.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  results.elapsedSec = (Date.now() - started) / 1000;
+  results.table = buildRows(results);
+  printTable(results.table);
+  if (results.profile !== undefined) printProfile(results.profile);
+  const out = join(benchDir, quick ? "results.local.json" : "results.json");
+  writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+  log(`wrote ${out} in ${results.elapsedSec.toFixed(0)} s (${results.machine.cpuModel}, ${results.machine.cores} cores, load ${results.machine.loadAverageAtStart.join(" ")} → ${results.machine.loadAverageAtEnd.join(" ")})`);
+}
+
+main().then(
+  () => {
+    clearTimeout(watchdog);
+    killAll();
+    process.exit(0);
+  },
+  (e) => {
+    log(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    killAll();
+    process.exit(1);
+  },
+);

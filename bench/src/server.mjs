@@ -1,0 +1,98 @@
+// One HTTP server per process: GET /orders/:id answering {"ok":true}, bare or behind a guard.
+// Started with child_process.fork; reports {type: "ready", port} over IPC; exits with its parent.
+import { AUDIENCE, ISSUER } from "./lib/tokens.mjs";
+
+const cfg = JSON.parse(process.argv[2] ?? "{}");
+process.on("disconnect", () => process.exit(0));
+
+const BODY = { ok: true };
+
+function guardOptions() {
+  const common = { publicKey: cfg.publicKeyPem, issuer: ISSUER, audience: AUDIENCE };
+  if (cfg.variant === "local") return { ...common, mode: "local" };
+  if (cfg.variant === "hybrid") return { ...common, mode: "hybrid", brokerUrl: cfg.brokerUrl, maxStalenessSec: cfg.maxStalenessSec ?? 5 };
+  throw new Error(`no guard for variant ${cfg.variant}`);
+}
+
+async function expressServer() {
+  const { default: express } = await import("express");
+  const app = express();
+  const handler = (_req, res) => {
+    res.json(BODY);
+  };
+  if (cfg.variant === "bare") {
+    app.get("/orders/:id", handler);
+  } else if (cfg.variant === "a0") {
+    const { auth } = await import("express-oauth2-jwt-bearer");
+    app.get("/orders/:id", auth({ issuer: ISSUER, audience: AUDIENCE, publicKey: cfg.publicKeyPem, tokenSigningAlg: "EdDSA" }), handler);
+  } else {
+    const { agentwritGuard, createGuard } = await import("@agentwrit/guard-express");
+    app.get("/orders/:id", agentwritGuard(createGuard(guardOptions())), handler);
+  }
+  // Refusals (A0 throws them to next()) are answered without logging a stack per request.
+  app.use((err, _req, res, _next) => {
+    res.status(err.status ?? 500).set(err.headers ?? {}).end();
+  });
+  return new Promise((resolve, reject) => {
+    const server = app.listen(0, "127.0.0.1", (err) => {
+      if (err) reject(err);
+      else resolve(server.address().port);
+    });
+  });
+}
+
+async function fastifyServer() {
+  const { default: Fastify } = await import("fastify");
+  const app = Fastify({ logger: false });
+  const handler = async () => BODY;
+  if (cfg.variant === "bare") {
+    app.get("/orders/:id", handler);
+  } else if (cfg.variant === "fjwt-cache" || cfg.variant === "fjwt-nocache") {
+    const { default: fastifyJwt } = await import("@fastify/jwt");
+    await app.register(fastifyJwt, {
+      secret: { public: cfg.publicKeyPem },
+      verify: { algorithms: ["EdDSA"], allowedIss: ISSUER, allowedAud: AUDIENCE, cache: cfg.variant === "fjwt-cache" },
+    });
+    app.get("/orders/:id", { onRequest: [async (request) => request.jwtVerify()] }, handler);
+  } else {
+    const { agentwrit, createGuard } = await import("@agentwrit/guard-fastify");
+    await app.register(agentwrit, { guard: createGuard(guardOptions()) });
+    app.get("/orders/:id", { onRequest: [app.agentwritGuard()] }, handler);
+  }
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return app.server.address().port;
+}
+
+async function honoServer() {
+  const { Hono } = await import("hono");
+  const { serve } = await import("@hono/node-server");
+  const app = new Hono();
+  const handler = (c) => c.json(BODY);
+  if (cfg.variant === "bare") {
+    app.get("/orders/:id", handler);
+  } else if (cfg.variant === "honojwt") {
+    const { jwt } = await import("hono/jwt");
+    // A pre-imported CryptoKey: the cheapest form hono/jwt accepts (a PEM string is re-imported per request).
+    const der = Buffer.from(cfg.publicKeyPem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
+    const key = await globalThis.crypto.subtle.importKey("spki", der, { name: "Ed25519" }, false, ["verify"]);
+    app.get("/orders/:id", jwt({ secret: key, alg: "EdDSA", verification: { iss: ISSUER, aud: AUDIENCE } }), handler);
+  } else {
+    const { agentwritGuard, createGuard } = await import("@agentwrit/guard-hono");
+    app.get("/orders/:id", agentwritGuard(createGuard(guardOptions())), handler);
+  }
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+      resolve(info.port);
+    });
+    server.once("error", reject);
+  });
+}
+
+const servers = { express: expressServer, fastify: fastifyServer, hono: honoServer };
+
+servers[cfg.framework]().then(
+  (port) => process.send({ type: "ready", port }),
+  (e) => {
+    process.send({ type: "error", message: e instanceof Error ? (e.stack ?? e.message) : String(e) }, () => process.exit(1));
+  },
+);
