@@ -40,6 +40,8 @@ export interface KeyringOptions {
 
 export class Keyring {
   readonly #static: Promise<readonly TrustedKey[]>;
+  /** The imported static keys once ready, so the per-token path does not wait on a promise. */
+  #staticKeys: readonly TrustedKey[] | undefined;
   readonly #jwks: RemoteJwks | undefined;
   #lastJwks: unknown;
   #lastFingerprint = "";
@@ -48,6 +50,7 @@ export class Keyring {
 
   constructor(opts: KeyringOptions) {
     this.#static = Promise.all(opts.keyXs.map(importTrustedKey));
+    this.#static.then((keys) => (this.#staticKeys = keys), () => undefined);
     // Import failures surface on first use; never as an unhandled rejection.
     this.#static.catch(() => undefined);
     this.#jwks =
@@ -57,10 +60,6 @@ export class Keyring {
             timeoutDuration: opts.timeoutMs,
             [customFetch]: cappedFetch(opts.fetch, MAX_JWKS_BYTES),
           });
-  }
-
-  get hasStaticKeys(): Promise<boolean> {
-    return this.#static.then((k) => k.length > 0);
   }
 
   /** Cheap per-request check: notices a reloaded JWKS (bumping `generation` when its keys changed). */
@@ -89,13 +88,13 @@ export class Keyring {
 
   /** The static key with this kid, or the only static key when the token names none. */
   async integrityKey(kid: string | undefined): Promise<CryptoKey | undefined> {
-    const keys = await this.#static;
+    const keys = this.#staticKeys ?? (await this.#static);
     if (kid !== undefined) return keys.find((k) => k.kid === kid)?.cryptoKey;
     return keys.length === 1 ? keys[0]?.cryptoKey : undefined;
   }
 
   async #candidates(parsed: ParsedJws): Promise<CryptoKey[]> {
-    const keys = await this.#static;
+    const keys = this.#staticKeys ?? (await this.#static);
     if (parsed.kid !== undefined) {
       const match = keys.find((k) => k.kid === parsed.kid);
       if (match !== undefined) return [match.cryptoKey];
