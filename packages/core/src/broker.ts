@@ -3,7 +3,7 @@
  * and single-flight coalescing of concurrent calls for the same token. Every infrastructure
  * failure is a `broker_unavailable` refusal (503), never a pass and never a 401.
  */
-import { utf8Decoder } from "./encoding.js";
+import { readCappedText } from "./body.js";
 import { Refusal, refuse } from "./refusal.js";
 
 /** What the broker said about a token. */
@@ -17,32 +17,6 @@ export interface BrokerClientOptions {
   readonly fetch: typeof fetch;
   /** Largest response body accepted; anything larger is treated as a broker fault. */
   readonly maxResponseBytes: number;
-}
-
-/** Reads a response body as UTF-8, refusing (and cancelling) it past `max` bytes. */
-export async function readCapped(res: Response, max: number): Promise<string> {
-  const body = res.body;
-  if (body === null) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error("response too large");
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return utf8Decoder.decode(all);
 }
 
 export class BrokerClient {
@@ -80,7 +54,9 @@ export class BrokerClient {
         redirect: "error",
       });
       status = res.status;
-      text = await readCapped(res, this.#opts.maxResponseBytes);
+      const body = await readCappedText(res.body, this.#opts.maxResponseBytes);
+      if (body === undefined) throw new Error("response too large");
+      text = body;
     } catch (e) {
       refuse("broker_unavailable", e instanceof Error ? new Error(`broker request failed: ${e.name}`) : undefined);
     }

@@ -1,5 +1,6 @@
 export { createGuard, type Guard } from "./guard.js";
 export { bearerToken } from "./bearer.js";
+export { readCappedText } from "./body.js";
 export type { GuardOptions, GuardMode, DecisionEvent } from "./options.js";
 export type { AgentIdentity, DecisionSource } from "./identity.js";
 export type { AgentWritClaims } from "./claims.js";

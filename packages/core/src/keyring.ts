@@ -4,7 +4,7 @@
  * verification goes through jose's `compactVerify` with `EdDSA` pinned.
  */
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from "jose";
-import { readCapped } from "./broker.js";
+import { readCappedText } from "./body.js";
 import { importTrustedKey, type TrustedKey } from "./keys.js";
 import { Refusal, refuse } from "./refusal.js";
 import { jsonObjectFromBytes, type ParsedJws } from "./jws.js";
@@ -27,7 +27,9 @@ function cappedFetch(f: typeof fetch, max: number): typeof fetch {
       await res.body?.cancel().catch(() => undefined);
       return res;
     }
-    return new Response(await readCapped(res, max), { status: 200, headers: res.headers });
+    const text = await readCappedText(res.body, max);
+    if (text === undefined) throw new Error("JWKS response too large");
+    return new Response(text, { status: 200, headers: res.headers });
   };
 }
 

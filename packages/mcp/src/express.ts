@@ -2,12 +2,11 @@
  * Express glue (`@agentwrit/guard-mcp/express`): the gate as middleware in front of the SDK's
  * `StreamableHTTPServerTransport`, and the RFC 9728 metadata endpoint. Type-only Express imports.
  */
-import { authorizationFromRawHeaders } from "@agentwrit/guard";
+import { authorizationFromRawHeaders, readCappedText } from "@agentwrit/guard";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { McpGate } from "./gate.js";
 import { jsonRpcErrorResponse, JSON_RPC_PARSE_ERROR, type HttpResponse } from "./http.js";
-import { readCappedText } from "./json-rpc.js";
 import { metadataEndpoint, type ProtectedResourceMetadata, type ProtectedResourceMetadataOptions } from "./metadata.js";
 
 function send(res: Response, r: HttpResponse): void {

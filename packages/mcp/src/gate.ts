@@ -9,6 +9,7 @@ import {
   compileRequirement,
   evaluateRequirement,
   isGuardError,
+  readCappedText,
   requirementFamily,
   toErrorResponse,
   type AgentIdentity,
@@ -21,7 +22,7 @@ import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getAgentIdentity, toAuthInfo } from "./auth-info.js";
 import { jsonRpcErrorResponse, JSON_RPC_INVALID_REQUEST, JSON_RPC_PARSE_ERROR, toWebResponse, type HttpResponse } from "./http.js";
-import { inspectBody, readCappedText, type ToolCall } from "./json-rpc.js";
+import { inspectBody, type ToolCall } from "./json-rpc.js";
 import { resolveMcpGuard, resourceOf, type McpGuardOptions } from "./options.js";
 
 /** Tool name → the scopes a call needs: a scope, a template (`read:records:{patientId}`), a list (all-of) or `anyOf(...)`. */
