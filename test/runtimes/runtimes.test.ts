@@ -1,0 +1,161 @@
+/**
+ * Runtime neutrality, proven by running it: the core and the Hono adapter, bundled for Web APIs,
+ * give the same answers on Node, Bun, Deno and workerd (the Cloudflare Workers runtime).
+ * The runtimes come from npm (test/package.json). Missing locally: one skip line; in CI: a failure.
+ */
+import { spawn } from "node:child_process";
+import { sign } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { computeChainHash, delegationSigningInput, type DelegationRecord } from "@agentwrit/guard";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { answer, standIn, type StandIn } from "../support/servers.js";
+import { b64url, claims, makeKey, mint, nowSec, signJws } from "../support/tokens.js";
+import { check, type CheckInput } from "./fixtures/check.js";
+
+const here = new URL(".", import.meta.url).pathname;
+const bin = (name: string): string => join(here, "../node_modules/.bin", name);
+const runtimes = ["bun", "deno", "workerd"] as const;
+const missing = runtimes.filter((r) => !existsSync(bin(r)));
+const skip = missing.length > 0 && process.env.CI !== "true";
+if (skip) console.log(`runtimes: skipped (not installed: ${missing.join(", ")}; run pnpm install)`);
+
+const key = makeKey();
+const attacker = makeKey();
+let dir = "";
+let broker: StandIn;
+let input: CheckInput;
+let expected: Record<string, unknown>;
+
+async function bundle(entry: string, out: string): Promise<string> {
+  const outfile = join(dir, out);
+  await build({
+    entryPoints: [join(here, "fixtures", entry)],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    conditions: ["@agentwrit/source", "workerd", "worker", "browser"],
+    outfile,
+    logLevel: "silent",
+  });
+  return outfile;
+}
+
+/** Runs a command without blocking this process (the broker stand-in answers from here). */
+function run(command: string, args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "agentwrit-runtimes-"));
+  const ok = mint(key, claims({ scope: ["read:data:customer-42"], exp: nowSec() + 3600 }));
+  const record = { agent: "spiffe://agentwrit.local/agent/o/t/aaaaaaaaaaaaaaaa", scope: ["read:data:*"], delegated_at: "2026-04-14T20:26:27.257796884Z" };
+  const chain: DelegationRecord[] = [{ ...record, signature: sign(null, Buffer.from(delegationSigningInput(record)), key.privateKey).toString("hex") }];
+  broker = await standIn(answer(200, { valid: true, claims: JSON.parse(Buffer.from(ok.split(".")[1]!, "base64url").toString()) as unknown }));
+  input = {
+    publicKeyJwk: key.jwk,
+    tokens: {
+      ok,
+      forged: signJws({ alg: "EdDSA", typ: "JWT", kid: key.kid }, claims(), attacker.privateKey),
+      algNone: `${b64url({ alg: "none" })}.${b64url(claims())}.`,
+      expired: mint(key, claims({ exp: nowSec() - 3600 })),
+      delegated: mint(key, claims({ scope: ["read:data:x"], delegation_chain: chain, chain_hash: await computeChainHash(chain) })),
+    },
+    chain,
+    brokerUrl: broker.url,
+  };
+  expected = await check(input);
+}, 60_000);
+
+afterAll(async () => {
+  await broker.close();
+  if (dir !== "") rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)("the same answers on every runtime", () => {
+  it("Node (reference) answers as the guard's contract says", () => {
+    expect(expected).toMatchObject({
+      again: "accepted:cache",
+      forged: "invalid_signature:401",
+      algNone: "unsupported_alg:401",
+      expired: "token_expired:401",
+      delegated: "accepted:local",
+      subset: [true, false, false],
+      broker: "accepted:broker",
+    });
+    expect((expected.hono as string[]).map((s) => s.slice(0, 3))).toEqual(["200", "403", "401", "400"]);
+  });
+
+  it.each(["bun", "deno"] as const)("%s", async (runtime) => {
+    const file = await bundle("cli-entry.ts", `${runtime}.mjs`);
+    const args = runtime === "bun" ? ["run", file, JSON.stringify(input)] : ["run", "--quiet", "--no-prompt", "--allow-net=127.0.0.1", file, JSON.stringify(input)];
+    const r = await run(bin(runtime), args);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}")).toEqual(expected);
+  }, 90_000);
+
+  it("workerd (Cloudflare Workers)", async () => {
+    await bundle("worker-entry.ts", "worker.mjs"); // config.capnp embeds it by name
+    const port = await freePort();
+    const config = join(dir, "config.capnp");
+    writeFileSync(
+      config,
+      `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker)],
+  sockets = [(name = "http", address = "127.0.0.1:${String(port)}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
+  compatibilityDate = "2025-09-01",
+);
+`,
+    );
+    const child = spawn(bin("workerd"), ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    try {
+      const { brokerUrl: _ignored, ...workerInput } = input; // a worker reaches no private address
+      let result: unknown;
+      for (let attempt = 0; attempt < 100 && result === undefined; attempt++) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${String(port)}/`, { method: "POST", body: JSON.stringify(workerInput) });
+          result = await res.json();
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const { broker: _b, ...withoutBroker } = expected;
+      expect(result, stderr).toEqual(withoutBroker);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 90_000);
+});
