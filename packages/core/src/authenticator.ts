@@ -1,0 +1,261 @@
+/**
+ * The authentication pipeline behind a guard: token extraction, the verified-token and refusal
+ * caches, local verification (single-flight per token), broker validation, and the claim and
+ * delegation rules every mode applies. `Guard` adds requirements, events and errors on top.
+ */
+import { LRUCache } from "lru-cache";
+import { extractBearer } from "./bearer.js";
+import { BrokerClient } from "./broker.js";
+import { checkClaimTypes, checkPolicy, checkTimes, type AgentWritClaims, type ClaimPolicy } from "./claims.js";
+import { checkDelegationIntegrity, checkDelegationShape, type DelegationPolicy } from "./delegation.js";
+import type { GuardErrorCode } from "./errors.js";
+import { toIdentity, type AgentIdentity, type DecisionSource } from "./identity.js";
+import { parseCompactJws } from "./jws.js";
+import { Keyring } from "./keyring.js";
+import type { ResolvedOptions } from "./options.js";
+import { Refusal, refuse } from "./refusal.js";
+
+/** A verified token: its identity, until when it may be reused, and when the broker last agreed. */
+interface Verified {
+  readonly generation: number;
+  /** When this entry stops being usable (ms since epoch): just past `exp` plus tolerance. */
+  readonly untilMs: number;
+  readonly identity: AgentIdentity;
+  /** The same identity with `source: "cache"`, built once. */
+  readonly cachedIdentity: AgentIdentity;
+  /** When the broker last said `valid:true`. */
+  brokerAtMs: number | undefined;
+}
+
+/** A remembered refusal, for a token whose refusal cost signature or broker work. */
+interface Denied {
+  readonly generation: number;
+  readonly untilMs: number;
+  readonly refusal: Refusal;
+}
+
+const NEGATIVE_TTL_MS = 5 * 60_000;
+/**
+ * Refusals worth remembering: they depend only on the token text (and the key set) and cost
+ * signature work to reach. Cheap structural refusals are not cached: recomputing them costs less
+ * than a cache slot, and a flood of garbage must not fill the cache.
+ */
+const REMEMBERED: ReadonlySet<GuardErrorCode> = new Set<GuardErrorCode>([
+  "invalid_signature", "malformed_claims", "token_expired", "issuer_mismatch", "audience_mismatch",
+  "subject_not_agent", "trust_domain_mismatch", "delegation_too_deep", "delegation_widened",
+  "delegation_signature_invalid", "chain_hash_mismatch", "delegator_not_allowed",
+]);
+
+const nowMs = (): number => Date.now();
+const BEARER_PREFIX = "Bearer ";
+
+/** Turns a raw `Authorization` value into a verified identity, or throws a `Refusal`. */
+export class Authenticator {
+  readonly #o: ResolvedOptions;
+  readonly #keyring: Keyring;
+  readonly #broker: BrokerClient | undefined;
+  readonly #verified: LRUCache<string, Verified>;
+  readonly #denied: LRUCache<string, Denied>;
+  readonly #localInFlight = new Map<string, Promise<AgentIdentity>>();
+  readonly #claimPolicy: ClaimPolicy;
+  readonly #delegationPolicy: DelegationPolicy;
+
+  constructor(o: ResolvedOptions) {
+    this.#o = o;
+    this.#keyring = new Keyring({ keyXs: o.keyXs, jwksUri: o.jwksUri, timeoutMs: o.brokerTimeoutMs, fetch: o.fetch });
+    this.#broker =
+      o.brokerUrl === undefined || o.mode === "local"
+        ? undefined
+        : new BrokerClient({
+            brokerUrl: o.brokerUrl,
+            timeoutMs: o.brokerTimeoutMs,
+            fetch: o.fetch,
+            maxResponseBytes: Math.max(65536, o.maxTokenBytes * 4),
+          });
+    this.#verified = new LRUCache<string, Verified>({ max: o.cacheMax });
+    // Refusals live apart, so that no number of bad tokens can evict a verified one.
+    this.#denied = new LRUCache<string, Denied>({ max: Math.max(64, Math.ceil(o.cacheMax / 4)) });
+    this.#claimPolicy = {
+      clockToleranceSec: o.clockToleranceSec,
+      issuer: o.issuer,
+      audience: o.audience,
+      trustDomain: o.trustDomain,
+      allowNonAgentSubjects: o.allowNonAgentSubjects,
+    };
+    this.#delegationPolicy = { maxDepth: o.maxDelegationDepth, allowedDelegators: o.allowedDelegators };
+  }
+
+  clear(): void {
+    this.#verified.clear();
+    this.#denied.clear();
+  }
+
+  stats(): { brokerCalls: number; cacheSize: number; refusalCacheSize: number } {
+    return { brokerCalls: this.#broker?.calls ?? 0, cacheSize: this.#verified.size, refusalCacheSize: this.#denied.size };
+  }
+
+  /** A usable verified entry for this token, or `undefined` (stale entries are dropped). */
+  #lookup(token: string, now: number): Verified | undefined {
+    const entry = this.#verified.get(token);
+    if (entry === undefined) return undefined;
+    if (entry.generation !== this.#keyring.generation || now >= entry.untilMs) {
+      this.#verified.delete(token);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #fresh(entry: Verified, now: number): boolean {
+    return this.#o.mode === "local" || (entry.brokerAtMs !== undefined && now - entry.brokerAtMs < this.#o.maxStalenessSec * 1000);
+  }
+
+  /**
+   * Hot path: a token verified before, sent as exactly "Bearer <token>", answered synchronously
+   * from the cache (no parsing, no signature work, no network); `undefined` otherwise.
+   */
+  hot(authorization: string | null | undefined): AgentIdentity | undefined {
+    if (
+      typeof authorization !== "string" ||
+      authorization.length > this.#o.maxTokenBytes + BEARER_PREFIX.length ||
+      !authorization.startsWith(BEARER_PREFIX)
+    ) {
+      return undefined;
+    }
+    this.#keyring.observe();
+    const now = nowMs();
+    // Only a token that was extracted and verified before can be found here, so the header is
+    // exactly "Bearer <that token>": nothing else needs checking.
+    const entry = this.#lookup(authorization.slice(BEARER_PREFIX.length), now);
+    if (entry === undefined || !this.#fresh(entry, now)) return undefined;
+    this.#keyring.refreshIfStale();
+    return entry.cachedIdentity;
+  }
+
+  /** The full pipeline: extraction, refusal cache, verified cache, then the mode's checks. */
+  async authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {
+    const token = extractBearer(authorization, this.#o.maxTokenBytes);
+    this.#keyring.observe();
+    const now = nowMs();
+    const denied = this.#denied.get(token);
+    if (denied !== undefined) {
+      if (denied.generation === this.#keyring.generation && now < denied.untilMs) throw denied.refusal;
+      this.#denied.delete(token);
+    }
+    const entry = this.#lookup(token, now);
+    if (entry !== undefined) {
+      this.#keyring.refreshIfStale();
+      if (this.#fresh(entry, now)) return entry.cachedIdentity;
+    }
+    switch (this.#o.mode) {
+      case "local":
+        return this.#local(token);
+      case "broker":
+        return this.#remember(token, () => this.#verifyWithBroker(token, now));
+      case "hybrid": {
+        const local = entry?.identity ?? (await this.#local(token));
+        await this.#remember(token, () => this.#askBroker(token, local.claims), local.claims.exp);
+        if (this.#o.maxStalenessSec > 0) {
+          const current = this.#verified.get(token);
+          if (current !== undefined) current.brokerAtMs = nowMs();
+        }
+        return this.#withSource(local, "broker");
+      }
+    }
+  }
+
+  #withSource(identity: AgentIdentity, source: DecisionSource): AgentIdentity {
+    return identity.source === source ? identity : Object.freeze({ ...identity, source });
+  }
+
+  /** Local verification, single-flight per token: concurrent requests share one signature check. */
+  #local(token: string): Promise<AgentIdentity> {
+    let p = this.#localInFlight.get(token);
+    if (p === undefined) {
+      p = this.#remember(token, () => this.#verifyLocal(token, nowMs())).finally(() => this.#localInFlight.delete(token));
+      this.#localInFlight.set(token, p);
+    }
+    return p;
+  }
+
+  /** Runs a step; remembers a refusal that cost real work (or a broker `valid:false`) for this token. */
+  async #remember<T>(token: string, step: () => Promise<T>, exp?: number): Promise<T> {
+    try {
+      return await step();
+    } catch (e) {
+      if (e instanceof Refusal) {
+        const now = nowMs();
+        let untilMs: number | undefined;
+        if (REMEMBERED.has(e.code)) untilMs = now + NEGATIVE_TTL_MS;
+        else if (e.code === "token_inactive" && exp !== undefined) {
+          // A broker `valid:false` is permanent for this token string (revocations are never lifted).
+          untilMs = (exp + this.#o.clockToleranceSec + 1) * 1000;
+        }
+        if (untilMs !== undefined && untilMs > now) {
+          this.#verified.delete(token);
+          this.#denied.set(token, { generation: this.#keyring.generation, untilMs, refusal: e });
+        }
+      }
+      throw e;
+    }
+  }
+
+  #cachePositive(token: string, claims: AgentWritClaims, identity: AgentIdentity, brokerAtMs: number | undefined): void {
+    this.#verified.set(token, {
+      generation: this.#keyring.generation,
+      untilMs: (claims.exp + this.#o.clockToleranceSec + 1) * 1000,
+      identity,
+      cachedIdentity: this.#withSource(identity, "cache"),
+      brokerAtMs,
+    });
+  }
+
+  /** Claim rules shared by every mode, applied to verified (or broker-confirmed) claims. */
+  #checkClaims(claims: AgentWritClaims, now: number): void {
+    checkTimes(claims, Math.floor(now / 1000), this.#o.clockToleranceSec);
+    checkPolicy(claims, this.#claimPolicy);
+    checkDelegationShape(claims, this.#delegationPolicy);
+  }
+
+  async #verifyLocal(token: string, now: number): Promise<AgentIdentity> {
+    const parsed = parseCompactJws(token, false);
+    const { key, payload } = await this.#keyring.verify(token, parsed);
+    const claims = checkClaimTypes(payload);
+    this.#checkClaims(claims, now);
+    if (claims.delegation_chain !== undefined) await checkDelegationIntegrity(claims, key);
+    const identity = toIdentity(claims, "local");
+    this.#cachePositive(token, claims, identity, undefined);
+    return identity;
+  }
+
+  async #verifyWithBroker(token: string, now: number): Promise<AgentIdentity> {
+    const parsed = parseCompactJws(token, true);
+    // The token's own (unverified) claims: anything these fail, the broker's would fail too.
+    const presented = checkClaimTypes(parsed.payload ?? {});
+    this.#checkClaims(presented, now);
+    const claims = await this.#remember(token, () => this.#askBroker(token, presented), presented.exp);
+    this.#checkClaims(claims, nowMs());
+    if (claims.delegation_chain !== undefined) {
+      const key = await this.#keyring.integrityKey(parsed.kid);
+      if (key !== undefined) await checkDelegationIntegrity(claims, key);
+    }
+    const identity = toIdentity(claims, "broker");
+    if (this.#o.maxStalenessSec > 0) this.#cachePositive(token, claims, identity, nowMs());
+    return identity;
+  }
+
+  /** Asks the broker and checks that its claims are about this very token. */
+  async #askBroker(token: string, presented: AgentWritClaims): Promise<AgentWritClaims> {
+    const broker = this.#broker;
+    if (broker === undefined) refuse("internal_error");
+    const verdict = await broker.validate(token);
+    if (!verdict.valid) refuse(verdict.rejected ? "broker_rejected" : "token_inactive");
+    let claims: AgentWritClaims;
+    try {
+      claims = checkClaimTypes(verdict.claims);
+    } catch (e) {
+      refuse("broker_unavailable", e instanceof Refusal ? new Error("broker returned malformed claims") : e);
+    }
+    if (claims.jti !== presented.jti || claims.sub !== presented.sub) refuse("broker_claims_mismatch");
+    return claims;
+  }
+}
