@@ -5,10 +5,11 @@ import { createGuard } from "../src/index.js";
 import { bearer, claims, kidOf, makeKey, mint, nowSec } from "./support/tokens.js";
 
 const key = makeKey();
+const next = makeKey();
 let server: Server;
 let url = "";
 let fetches = 0;
-let mode: "ok" | "down" | "slow" = "ok";
+let mode: "ok" | "down" | "slow" | "rotated" = "ok";
 
 beforeAll(async () => {
   const kid = await kidOf(key);
@@ -21,7 +22,8 @@ beforeAll(async () => {
     }
     if (mode === "slow") return;
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ keys: [{ ...key.jwk, kid, alg: "EdDSA", use: "sig" }] }));
+    const served = mode === "rotated" ? next : key;
+    res.end(JSON.stringify({ keys: [{ ...served.jwk, kid: mode === "rotated" ? served.kid : kid, alg: "EdDSA", use: "sig" }] }));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
@@ -63,6 +65,26 @@ describe("JWKS", () => {
       expect(fetches).toBe(before + 1);
     } finally {
       Date.now = realNow;
+    }
+  });
+  it("cached tokens are dropped when the key set changes", async () => {
+    mode = "ok";
+    const guard = createGuard({ jwksUri: url });
+    const t = await mint(key, claims({ exp: nowSec() + 3600 }));
+    await expect(guard.authenticate(bearer(t))).resolves.toMatchObject({ source: "local" });
+    await expect(guard.authenticate(bearer(t))).resolves.toMatchObject({ source: "cache" });
+    mode = "rotated"; // the old key leaves the set
+    const realNow = Date.now;
+    const base = realNow();
+    Date.now = () => base + 11 * 60_000; // the set is stale: a cache hit refreshes it in the background
+    try {
+      await guard.authenticate(bearer(t));
+      await new Promise((r) => setTimeout(r, 100));
+      await expect(guard.authenticate(bearer(t))).rejects.toMatchObject({ code: "unknown_kid" });
+      await expect(guard.authenticate(bearer(await mint(next, claims({ exp: nowSec() + 3600 }))))).resolves.toMatchObject({ source: "local" });
+    } finally {
+      Date.now = realNow;
+      mode = "ok";
     }
   });
   it("JWKS outage or timeout → 503 jwks_unavailable, never 401", async () => {
