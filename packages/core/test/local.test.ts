@@ -67,6 +67,18 @@ describe("verified-token cache", () => {
     spy.mockRestore();
     expect(guard.stats()).toMatchObject({ cacheSize: 1, refusalCacheSize: 50 });
   });
+  it("an entry serves only its exact token: a genuine signature on another payload misses and evicts nothing", async () => {
+    const guard = createGuard({ publicKey: key.jwk });
+    const t = await mint(key);
+    await guard.authenticate(bearer(t));
+    const [h, , s] = t.split(".") as [string, string, string];
+    const swapped = `${h}.${b64url({ ...claims(), scope: ["admin:everything:*"] })}.${s}`;
+    for (let i = 0; i < 2; i++) await rejects(guard.authenticate(bearer(swapped)), "invalid_signature");
+    const spy = vi.spyOn(crypto.subtle, "verify");
+    await expect(guard.authenticate(bearer(t))).resolves.toMatchObject({ source: "cache", scope: ["read:data:customer-42", "write:data:order-7"] });
+    expect(spy).not.toHaveBeenCalled();
+    spy.mockRestore();
+  });
   it("any spelling of the scheme reaches the same cache entry", async () => {
     const guard = createGuard({ publicKey: key.jwk });
     const t = await mint(key);
