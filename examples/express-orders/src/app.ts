@@ -7,7 +7,7 @@
  */
 import { agentwritGuard, requireScope, type AgentWritGuardInput } from "@agentwrit/guard-express";
 import express, { type Express, type Request, type Response } from "express";
-import { createStore } from "./store.js";
+import { createStore } from "@agentwrit/example-order-store";
 
 /** A request on a `/:id` route (named here: `requireScope()` is typed for any params). */
 type ById = Request<{ id: string }>;

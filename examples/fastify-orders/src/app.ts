@@ -7,7 +7,7 @@
  */
 import { agentwrit, type Guard, type GuardOptions } from "@agentwrit/guard-fastify";
 import Fastify, { type FastifyInstance } from "fastify";
-import { createStore } from "./store.js";
+import { createStore } from "@agentwrit/example-order-store";
 
 interface IdParams {
   id: string;

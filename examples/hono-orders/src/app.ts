@@ -9,7 +9,7 @@
  */
 import { agentwritGuard, requireScope, type AgentWritEnv, type AgentWritHonoOptions } from "@agentwrit/guard-hono";
 import { Hono } from "hono";
-import { createStore } from "./store.js";
+import { createStore } from "@agentwrit/example-order-store";
 
 /** `guard`: a guard or guard options; omitted, `AGENTWRIT_*` are read from `process.env`. */
 export function createApp(guard?: AgentWritHonoOptions): Hono<AgentWritEnv> {

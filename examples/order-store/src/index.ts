@@ -1,4 +1,4 @@
-/** The order API's in-memory data: two customers and their orders. Each app gets a fresh copy. */
+/** The order APIs' in-memory data (shared by the three framework examples): two customers and their orders. Each app gets a fresh copy. */
 export interface Customer {
   readonly id: string;
   readonly name: string;
