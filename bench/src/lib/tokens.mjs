@@ -1,15 +1,14 @@
 // Keys and broker-shaped EdDSA tokens minted with node:crypto (header {alg, typ, kid}, claims in
 // the broker's field order), so the benchmarks never depend on the dev broker's issuing speed.
-import { createPublicKey, generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { ed25519Kid } from "@agentwrit/guard";
 
 export const ISSUER = "https://broker.bench.local";
 export const AUDIENCE = "bench-api";
 export const TRUST_DOMAIN = "agentwrit.local";
 
-/** A fresh Ed25519 key pair in every form the guards under test accept. */
-export async function makeKeys() {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+/** The key pair in every form the guards under test accept. */
+async function describeKeys(privateKey, publicKey) {
   const jwk = publicKey.export({ format: "jwk" });
   const kid = await ed25519Kid(jwk.x);
   return {
@@ -24,23 +23,16 @@ export async function makeKeys() {
   };
 }
 
+/** A fresh Ed25519 key pair. */
+export async function makeKeys() {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return describeKeys(privateKey, publicKey);
+}
+
 /** Rebuilds the keys from a PKCS#8 PEM (a child process receives the parent's key this way). */
 export async function keysFromPem(privateKeyPem) {
-  const { createPrivateKey } = await import("node:crypto");
   const privateKey = createPrivateKey(privateKeyPem);
-  const publicKey = createPublicKey(privateKey);
-  const jwk = publicKey.export({ format: "jwk" });
-  const kid = await ed25519Kid(jwk.x);
-  return {
-    privateKey,
-    publicKey,
-    kid,
-    x: jwk.x,
-    publicKeyPem: publicKey.export({ format: "pem", type: "spki" }).toString(),
-    privateKeyPem,
-    publicJwk: { kty: "OKP", crv: "Ed25519", x: jwk.x, kid, alg: "EdDSA", use: "sig" },
-    spkiDer: publicKey.export({ format: "der", type: "spki" }),
-  };
+  return describeKeys(privateKey, createPublicKey(privateKey));
 }
 
 const b64u = (s) => Buffer.from(s).toString("base64url");
