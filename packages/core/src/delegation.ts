@@ -67,7 +67,8 @@ export async function checkDelegationIntegrity(claims: AgentWritClaims, brokerKe
   );
   if (results.includes(false)) refuse("delegation_signature_invalid");
   const expected = await computeChainHash(chain);
-  if (claims.chain_hash === undefined || !timingSafeEqualString(expected, claims.chain_hash.toLowerCase())) {
+  // Exactly the broker's text: lowercase hex.
+  if (claims.chain_hash === undefined || !timingSafeEqualString(expected, claims.chain_hash)) {
     refuse("chain_hash_mismatch");
   }
 }
