@@ -3,9 +3,9 @@
  * give the same answers on Node, Bun, Deno and workerd (the Cloudflare Workers runtime).
  * The runtimes come from npm (test/package.json). Missing locally: one skip line; in CI: a failure.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { sign } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,18 +45,66 @@ async function bundle(entry: string, out: string): Promise<string> {
   return outfile;
 }
 
+/**
+ * The runtimes' npm bins are shell shims that start the real binary as a child: signalling the
+ * shim would leave the binary running. Each runtime gets a process group of its own, and the
+ * whole group is ended.
+ */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * True while any process of the group is running. On Linux /proc is read, so that a zombie
+ * waiting to be reaped by init does not count; elsewhere signal 0 only checks.
+ */
+function groupAlive(pgid: number): boolean {
+  if (existsSync("/proc/self/stat")) {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      } catch {
+        continue;
+      }
+      // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] !== "Z" && Number(fields[2]) === pgid) return true;
+    }
+    return false;
+  }
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function groupGone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 50 && groupAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  return !groupAlive(pid);
+}
+
 /** Runs a command without blocking this process (the broker stand-in answers from here). */
 function run(command: string, args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } });
+    const child = spawn(command, args, { env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" }, detached: true });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const timer = setTimeout(() => killGroup(child), 60_000);
     child.on("error", reject);
     child.on("close", (status) => {
       clearTimeout(timer);
+      killGroup(child);
       resolve({ status, stdout, stderr });
     });
   });
@@ -138,7 +186,7 @@ const worker :Workerd.Worker = (
 );
 `,
     );
-    const child = spawn(bin("workerd"), ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(bin("workerd"), ["serve", config], { stdio: ["ignore", "ignore", "pipe"], detached: true });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     try {
@@ -155,7 +203,11 @@ const worker :Workerd.Worker = (
       const { broker: _b, ...withoutBroker } = expected;
       expect(result, stderr).toEqual(withoutBroker);
     } finally {
-      child.kill("SIGKILL");
+      const exited = new Promise((r) => child.once("exit", r));
+      killGroup(child);
+      if (child.exitCode === null && child.signalCode === null) await exited;
     }
+    // The shim and the workerd binary it started are both gone: nothing outlives the test run.
+    expect(await groupGone(child.pid ?? 0)).toBe(true);
   }, 90_000);
 });
