@@ -17,7 +17,9 @@ let slow: Awaited<ReturnType<typeof silentBroker>>;
 beforeAll(async () => {
   fixture = await setUpTokens();
   slow = await silentBroker();
-  const common = { publicKey: fixture.broker.publicKeyPem, audience: AUDIENCE, issuer: "", realm: "conformance" } as const;
+  // maxTokenBytes below the default (16 KiB, which Node's own header limit answers first with 431) so that
+  // the cap itself is exercised over HTTP on every adapter.
+  const common = { publicKey: fixture.broker.publicKeyPem, audience: AUDIENCE, issuer: "", realm: "conformance", maxTokenBytes: 8192 } as const;
   guards = {
     main: createGuard({ ...common, brokerUrl: fixture.broker.url, trustDomain: "agentwrit.local", maxDelegationDepth: 1 }),
     down: createGuard({ ...common, brokerUrl: await closedPortUrl(), brokerTimeoutMs: 1000 }),

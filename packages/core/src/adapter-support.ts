@@ -6,10 +6,12 @@
 import { PROBLEM_CONTENT_TYPE } from "./challenge.js";
 import type { GuardError } from "./errors.js";
 import { createGuard, type Guard } from "./guard.js";
+import { consoleLogger } from "./log.js";
 import type { GuardOptions } from "./options.js";
+import { compileRequirement, type CompiledRequirement, type Requirement } from "./requirement.js";
 
 /** The environment variables adapters read when given no options. */
-export const GUARD_ENV_VARS = ["AGENTWRIT_BROKER_URL", "AGENTWRIT_PUBLIC_KEY", "AGENTWRIT_AUDIENCE", "AGENTWRIT_ISSUER"] as const;
+export const GUARD_ENV_VARS = ["AGENTWRIT_BROKER_URL", "AGENTWRIT_PUBLIC_KEY", "AGENTWRIT_AUDIENCE", "AGENTWRIT_ISSUER", "AGENTWRIT_LOG"] as const;
 
 /**
  * Guard options from environment variables. Core never reads the environment itself: a Node
@@ -33,7 +35,11 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
     );
   }
   const list = audience?.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const level = get("AGENTWRIT_LOG");
+  const logger = consoleLogger(level);
+  if (level !== undefined && logger === undefined) throw new TypeError("AGENTWRIT_LOG must be debug, info, warn or error");
   return {
+    ...(logger === undefined ? {} : { logger }),
     ...(brokerUrl === undefined ? {} : { brokerUrl }),
     ...(publicKey === undefined ? {} : { publicKey: publicKey.replace(/\\n/g, "\n").trim() }),
     ...(list === undefined || list.length === 0 ? {} : { audience: list.length === 1 ? (list[0] ?? "") : list }),
@@ -52,15 +58,33 @@ export function isGuard(x: unknown): x is Guard {
   );
 }
 
+/** Guards built from the environment, one per distinct configuration (bounded: configurations are few). */
+const fromEnv = new Map<string, Guard>();
+
+/**
+ * The guard for a configuration read from the environment: the same environment gives the same
+ * guard (one cache, one broker call per request), however many zero-config adapters ask.
+ */
+export function guardFromEnv(env: Readonly<Record<string, string | undefined>>): Guard {
+  const key = JSON.stringify(GUARD_ENV_VARS.map((k) => env[k] ?? null));
+  let guard = fromEnv.get(key);
+  if (guard === undefined) {
+    guard = createGuard(optionsFromEnv(env));
+    if (fromEnv.size >= 16) fromEnv.clear();
+    fromEnv.set(key, guard);
+  }
+  return guard;
+}
+
 /**
  * The guard an adapter should use: the one given, one built from options, or (with neither)
- * one built from the environment the adapter passes.
+ * the shared one for the environment the adapter passes.
  */
 export function resolveGuard(input: Guard | GuardOptions | undefined, env?: Readonly<Record<string, string | undefined>>): Guard {
   if (isGuard(input)) return input;
   if (input !== undefined) return createGuard(input);
   if (env === undefined) throw new TypeError("agentwrit: no guard configuration; pass a guard or options");
-  return createGuard(optionsFromEnv(env));
+  return guardFromEnv(env);
 }
 
 /**
@@ -124,4 +148,26 @@ export function authorizationFromRawHeaders(rawHeaders: readonly string[]): stri
     }
   }
   return found;
+}
+
+/**
+ * The parameter names a route path declares, in the syntax Express, Fastify and Hono share
+ * (`/orders/:id`, `/:id?`, `/:id{[0-9]+}`, `/:a-:b`) and Express 5's named wildcards (`*rest`).
+ */
+export function routeParamNames(path: string): string[] {
+  const names: string[] = [];
+  for (const m of path.matchAll(/[:*]([A-Za-z_$][A-Za-z0-9_$]*)/g)) {
+    const name = m[1] ?? "";
+    if (!names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+/**
+ * For adapters that know a route's path when it is declared: the requirement's placeholders
+ * that the path does not declare. A non-empty answer is a wiring mistake to refuse at startup.
+ */
+export function placeholdersMissingFromRoute(requirement: Requirement | CompiledRequirement, path: string): string[] {
+  const declared = routeParamNames(path);
+  return compileRequirement(requirement).params.filter((p) => !declared.includes(p));
 }

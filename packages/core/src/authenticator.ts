@@ -8,12 +8,13 @@ import { extractBearer } from "./bearer.js";
 import { BrokerClient } from "./broker.js";
 import { checkClaimTypes, checkPolicy, checkTimes, type AgentWritClaims, type ClaimPolicy } from "./claims.js";
 import { checkDelegationIntegrity, checkDelegationShape, type DelegationPolicy } from "./delegation.js";
+import { encodeBase64Url, sha256 } from "./encoding.js";
 import type { GuardErrorCode } from "./errors.js";
 import { toIdentity, type AgentIdentity, type DecisionSource } from "./identity.js";
 import { parseCompactJws } from "./jws.js";
 import { Keyring } from "./keyring.js";
 import type { ResolvedOptions } from "./options.js";
-import { Refusal, refuse } from "./refusal.js";
+import { describeValue, Refusal, refuse } from "./refusal.js";
 
 /** A verified token: its identity, until when it may be reused, and when the broker last agreed. */
 interface Verified {
@@ -48,6 +49,11 @@ const REMEMBERED: ReadonlySet<GuardErrorCode> = new Set<GuardErrorCode>([
 
 const nowMs = (): number => Date.now();
 const BEARER_PREFIX = "Bearer ";
+/**
+ * Refusals of tokens longer than this are remembered under a SHA-256 digest rather than the token
+ * itself, so that a flood of large forged tokens holds at most a few bytes per remembered entry.
+ */
+const DIGEST_KEYS_OVER = 1024;
 
 /** Turns a raw `Authorization` value into a verified identity, or throws a `Refusal`. */
 export class Authenticator {
@@ -131,15 +137,21 @@ export class Authenticator {
     return entry.cachedIdentity;
   }
 
+  /** The refusal cache's key for a token: the token, or a digest of a long one. */
+  async #deniedKey(token: string): Promise<string> {
+    return token.length <= DIGEST_KEYS_OVER ? token : "#" + encodeBase64Url(await sha256(token));
+  }
+
   /** The full pipeline: extraction, refusal cache, verified cache, then the mode's checks. */
   async authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {
     const token = extractBearer(authorization, this.#o.maxTokenBytes);
     this.#keyring.observe();
+    const deniedKey = this.#denied.size === 0 ? undefined : await this.#deniedKey(token);
     const now = nowMs();
-    const denied = this.#denied.get(token);
-    if (denied !== undefined) {
+    const denied = deniedKey === undefined ? undefined : this.#denied.get(deniedKey);
+    if (denied !== undefined && deniedKey !== undefined) {
       if (denied.generation === this.#keyring.generation && now < denied.untilMs) throw denied.refusal;
-      this.#denied.delete(token);
+      this.#denied.delete(deniedKey);
     }
     const entry = this.#lookup(token, now);
     if (entry !== undefined) {
@@ -192,7 +204,7 @@ export class Authenticator {
         }
         if (untilMs !== undefined && untilMs > now) {
           this.#verified.delete(token);
-          this.#denied.set(token, { generation: this.#keyring.generation, untilMs, refusal: e });
+          this.#denied.set(await this.#deniedKey(token), { generation: this.#keyring.generation, untilMs, refusal: e });
         }
       }
       throw e;
@@ -246,16 +258,24 @@ export class Authenticator {
   /** Asks the broker and checks that its claims are about this very token. */
   async #askBroker(token: string, presented: AgentWritClaims): Promise<AgentWritClaims> {
     const broker = this.#broker;
-    if (broker === undefined) refuse("internal_error");
+    if (broker === undefined) refuse("internal_error", "no broker client in this mode");
     const verdict = await broker.validate(token);
-    if (!verdict.valid) refuse(verdict.rejected ? "broker_rejected" : "token_inactive");
+    if (!verdict.valid) {
+      if (verdict.rejected) {
+        refuse("broker_rejected", `the broker refused the validate request with HTTP ${String(verdict.status)} (a token it cannot parse or too large for it)`);
+      }
+      refuse("token_inactive", "the broker answered valid:false: the token was released, revoked, renewed, or is unknown to this broker");
+    }
     let claims: AgentWritClaims;
     try {
       claims = checkClaimTypes(verdict.claims);
     } catch (e) {
-      refuse("broker_unavailable", e instanceof Refusal ? new Error("broker returned malformed claims") : e);
+      if (!(e instanceof Refusal)) throw e;
+      refuse("broker_unavailable", `the broker answered valid:true with claims that do not type-check (${e.reason ?? e.code})`, new Error("broker returned malformed claims"));
     }
-    if (claims.jti !== presented.jti || claims.sub !== presented.sub) refuse("broker_claims_mismatch");
+    if (claims.jti !== presented.jti || claims.sub !== presented.sub) {
+      refuse("broker_claims_mismatch", `the broker answered with claims for jti ${describeValue(claims.jti)}, but the token's jti is ${describeValue(presented.jti)}: is a proxy or cache in front of the broker?`);
+    }
     return claims;
   }
 }

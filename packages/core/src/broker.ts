@@ -4,12 +4,22 @@
  * failure is a `broker_unavailable` refusal (503), never a pass and never a 401.
  */
 import { readCappedText } from "./body.js";
-import { Refusal, refuse } from "./refusal.js";
+import { refuse } from "./refusal.js";
+
+/** A network or timeout failure, described for operators (no request data). */
+export function describeFetchFailure(e: unknown, timeoutMs: number): string {
+  if (!(e instanceof Error)) return "failed";
+  if (e.name === "TimeoutError" || e.name === "AbortError") return `timed out after ${String(timeoutMs)} ms`;
+  const cause = (e as { cause?: unknown }).cause;
+  const c = typeof cause === "object" && cause !== null ? (cause as { code?: unknown; message?: unknown }) : {};
+  const detail = typeof c.code === "string" ? c.code : typeof c.message === "string" && c.message !== "" ? c.message.slice(0, 120) : e.message.slice(0, 120);
+  return `failed: ${e.name}${detail === "" ? "" : ` (${detail})`}`;
+}
 
 /** What the broker said about a token. */
 export type BrokerVerdict =
   | { readonly valid: true; readonly claims: Readonly<Record<string, unknown>> }
-  | { readonly valid: false; readonly rejected: boolean };
+  | { readonly valid: false; readonly rejected: boolean; readonly status: number };
 
 export interface BrokerClientOptions {
   readonly brokerUrl: string;
@@ -42,6 +52,7 @@ export class BrokerClient {
 
   async #call(token: string): Promise<BrokerVerdict> {
     this.calls++;
+    const what = `POST ${this.#url}`;
     const signal = AbortSignal.timeout(this.#opts.timeoutMs);
     let status: number;
     let text: string;
@@ -55,26 +66,35 @@ export class BrokerClient {
       });
       status = res.status;
       const body = await readCappedText(res.body, this.#opts.maxResponseBytes);
-      if (body === undefined) throw new Error("response too large");
+      if (body === undefined) {
+        refuse("broker_unavailable", `${what} answered HTTP ${String(status)} with a body over ${String(this.#opts.maxResponseBytes)} bytes`);
+      }
       text = body;
     } catch (e) {
-      refuse("broker_unavailable", e instanceof Error ? new Error(`broker request failed: ${e.name}`) : undefined);
+      if (e instanceof Error && e.message === "fetch failed" && String((e as { cause?: unknown }).cause).includes("redirect")) {
+        refuse("broker_unavailable", `${what} answered with a redirect, which is never followed: is brokerUrl the broker's own address?`, new Error("broker redirected"));
+      }
+      if (!(e instanceof Error)) throw e;
+      refuse("broker_unavailable", `${what} ${describeFetchFailure(e, this.#opts.timeoutMs)}`, new Error(`broker request failed: ${e.name}`));
     }
-    if (status === 400 || status === 413 || status === 401 || status === 403) return { valid: false, rejected: true };
-    if (status !== 200) refuse("broker_unavailable", new Error(`broker answered HTTP ${status}`));
+    if (status === 400 || status === 413 || status === 401 || status === 403) return { valid: false, rejected: true, status };
+    if (status === 404 || status === 405) {
+      refuse("broker_misconfigured", `${what} answered HTTP ${String(status)}: brokerUrl must be the broker's base URL (no /v1 or other path)`, new Error(`broker answered HTTP ${String(status)}`));
+    }
+    if (status !== 200) refuse("broker_unavailable", `${what} answered HTTP ${String(status)}`, new Error(`broker answered HTTP ${String(status)}`));
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      refuse("broker_unavailable", new Error("broker answered with a body that is not JSON"));
+      refuse("broker_unavailable", `${what} answered HTTP 200 with a body that is not JSON: is brokerUrl an AgentWrit broker?`);
     }
     if (typeof body === "object" && body !== null) {
       const b = body as Record<string, unknown>;
-      if (b.valid === false) return { valid: false, rejected: false };
+      if (b.valid === false) return { valid: false, rejected: false, status };
       if (b.valid === true && typeof b.claims === "object" && b.claims !== null && !Array.isArray(b.claims)) {
         return { valid: true, claims: b.claims as Record<string, unknown> };
       }
     }
-    throw new Refusal("broker_unavailable", new Error("broker answered with an unexpected body"));
+    refuse("broker_unavailable", `${what} answered HTTP 200 with JSON that is not a validate answer ({valid, claims})`);
   }
 }

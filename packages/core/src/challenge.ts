@@ -11,8 +11,10 @@ export interface ProblemDetails {
   readonly detail: string;
   /** The stable reason code (see `GuardErrorCode`). */
   readonly code: GuardErrorCode;
-  /** For 403: the scopes that would have been needed. */
+  /** For 403: the missing scopes (at most as many as the challenge names). */
   readonly scope?: readonly string[];
+  /** For 403, when more scopes were missing than are named: how many in all. */
+  readonly missing_count?: number;
 }
 
 /** Media type for problem bodies. */
@@ -67,6 +69,7 @@ export interface ProblemInput {
   readonly title: string;
   readonly detail: string;
   readonly scope?: readonly string[];
+  readonly missingCount?: number;
 }
 
 /** Builds the RFC 9457 body for a refusal. */
@@ -79,5 +82,6 @@ export function buildProblem(input: ProblemInput): ProblemDetails {
     code: input.code,
   };
   if (input.scope !== undefined && input.scope.length > 0) body.scope = [...input.scope];
+  if (input.missingCount !== undefined) body.missing_count = input.missingCount;
   return body;
 }

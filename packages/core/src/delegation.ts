@@ -5,7 +5,7 @@
 import type { AgentWritClaims } from "./claims.js";
 import { computeChainHash, delegationSigningInput, type DelegationRecord } from "./delegation-record.js";
 import { fromHex, timingSafeEqualString, utf8Encoder } from "./encoding.js";
-import { refuse } from "./refusal.js";
+import { describeValue, refuse } from "./refusal.js";
 import { scopeIsSubset } from "./scope.js";
 
 /** Decides whether a delegator may appear in a chain. */
@@ -31,17 +31,25 @@ function delegatorAllowed(allowed: AllowedDelegators, record: DelegationRecord, 
 export function checkDelegationShape(claims: AgentWritClaims, policy: DelegationPolicy): void {
   const chain = claims.delegation_chain;
   if (chain === undefined) return;
-  if (chain.length > policy.maxDepth) refuse("delegation_too_deep");
-  let previous: DelegationRecord | undefined;
-  for (const record of chain) {
-    if (previous !== undefined && !scopeIsSubset(record.scope, previous.scope)) refuse("delegation_widened");
-    previous = record;
+  if (chain.length > policy.maxDepth) {
+    refuse("delegation_too_deep", `the delegation chain has ${String(chain.length)} records; maxDelegationDepth is ${String(policy.maxDepth)}`);
   }
-  if (previous !== undefined && !scopeIsSubset(claims.scope, previous.scope)) refuse("delegation_widened");
+  let previous: DelegationRecord | undefined;
+  chain.forEach((record, i) => {
+    if (previous !== undefined && !scopeIsSubset(record.scope, previous.scope)) {
+      refuse("delegation_widened", `delegation_chain[${String(i)}] (agent ${describeValue(record.agent)}) holds scope that delegation_chain[${String(i - 1)}] does not`);
+    }
+    previous = record;
+  });
+  if (previous !== undefined && !scopeIsSubset(claims.scope, previous.scope)) {
+    refuse("delegation_widened", `the token's scope is wider than the last delegation record's (delegation_chain[${String(chain.length - 1)}])`);
+  }
   const allowed = policy.allowedDelegators;
   if (allowed !== undefined) {
     chain.forEach((record, i) => {
-      if (!delegatorAllowed(allowed, record, i)) refuse("delegator_not_allowed");
+      if (!delegatorAllowed(allowed, record, i)) {
+        refuse("delegator_not_allowed", `delegation_chain[${String(i)}].agent ${describeValue(record.agent)} is not in allowedDelegators`);
+      }
     });
   }
 }
@@ -65,10 +73,12 @@ export async function checkDelegationIntegrity(claims: AgentWritClaims, brokerKe
       ).catch(() => false);
     }),
   );
-  if (results.includes(false)) refuse("delegation_signature_invalid");
+  const bad = results.indexOf(false);
+  if (bad >= 0) {
+    refuse("delegation_signature_invalid", `delegation_chain[${String(bad)}] (agent ${describeValue(chain[bad]?.agent)}) has a signature that does not verify with the broker key`);
+  }
   const expected = await computeChainHash(chain);
   // Exactly the broker's text: lowercase hex.
-  if (claims.chain_hash === undefined || !timingSafeEqualString(expected, claims.chain_hash)) {
-    refuse("chain_hash_mismatch");
-  }
+  if (claims.chain_hash === undefined) refuse("chain_hash_mismatch", "the token has a delegation chain but no chain_hash");
+  if (!timingSafeEqualString(expected, claims.chain_hash)) refuse("chain_hash_mismatch", "chain_hash is not the SHA-256 of the delegation chain: the chain was altered");
 }

@@ -3,17 +3,67 @@
  * `GuardError`. Adapters only extract the header, call the guard, and send what it says.
  */
 import { Authenticator } from "./authenticator.js";
+import { readCappedText } from "./body.js";
+import { describeFetchFailure } from "./broker.js";
 import { GuardError, isGuardError, type GuardErrorCode } from "./errors.js";
 import type { AgentIdentity } from "./identity.js";
+import { ed25519KidSync } from "./keys.js";
+import { LogLimiter, writeLog, type GuardLogger, type LogLevel } from "./log.js";
 import { resolveOptions, type DecisionEvent, type GuardMode, type GuardOptions, type ResolvedOptions } from "./options.js";
 import { Refusal, refuse } from "./refusal.js";
 import {
   compileRequirement,
   evaluateRequirement,
   type CompiledRequirement,
+  type ParamSource,
   type Requirement,
   type RequirementParams,
+  type RequirementResult,
 } from "./requirement.js";
+
+/** How an adapter calls the guard for one request or route. Create it once per route, not per request. */
+export interface VerifyContext {
+  /**
+   * `"route"` when params are a framework's route parameters (a placeholder missing from them is
+   * a wiring mistake: 500 `requirement_param_missing`); `"input"` (default) when they come from
+   * the client, such as tool arguments (400 `invalid_parameter`).
+   */
+  readonly paramSource?: ParamSource | undefined;
+  /** Names the route or tool in reasons, logs and events (`GET /customers/:id`). */
+  readonly route?: string | undefined;
+  /** A logger for this request (Fastify's `request.log`), instead of the guard's own. */
+  readonly logger?: GuardLogger | undefined;
+}
+
+/** The configuration in force, for startup logs and diagnostics (no secrets: keys are public). */
+export interface GuardDescription {
+  readonly mode: GuardMode;
+  readonly brokerUrl: string | undefined;
+  /** RFC 7638 thumbprints of the configured public keys: the `kid` the broker writes. */
+  readonly kids: readonly string[];
+  readonly jwksUri: string | undefined;
+  /** `undefined`: not checked. */
+  readonly issuer: string | undefined;
+  /** `undefined`: not checked. */
+  readonly audience: readonly string[] | undefined;
+  readonly maxStalenessSec: number;
+  /** `undefined`: any trust domain. */
+  readonly trustDomain: string | undefined;
+  readonly allowNonAgentSubjects: boolean;
+  readonly clockToleranceSec: number;
+  readonly maxDelegationDepth: number;
+  readonly maxTokenBytes: number;
+  readonly cacheMax: number;
+}
+
+/** What `probe()` found: the broker's health endpoint answered, how fast, and its version. */
+export interface ProbeResult {
+  readonly ok: boolean;
+  readonly latencyMs: number;
+  readonly version?: string;
+  /** Why it is not ok, for operators. */
+  readonly reason?: string;
+}
 
 /** A configured guard. Share one instance between routes and adapters: one cache, one broker client. */
 export interface Guard {
@@ -22,24 +72,37 @@ export interface Guard {
   readonly resourceMetadataUrl: string | undefined;
   /** The accepted audiences, or `undefined` when `aud` is not checked. */
   readonly audience: readonly string[] | undefined;
+  /** The logger given in the options, if any. */
+  readonly logger: GuardLogger | undefined;
   /**
    * Verifies the raw `Authorization` header value and returns the agent.
    * @throws GuardError 401 (bad or missing token), 503 (broker or JWKS unavailable)
    */
-  authenticate(authorization: string | null | undefined): Promise<AgentIdentity>;
+  authenticate(authorization: string | null | undefined, context?: VerifyContext): Promise<AgentIdentity>;
   /**
    * Checks that the identity's scope satisfies the requirement, with `{placeholders}` bound from `params`.
-   * @throws GuardError 403 `insufficient_scope` naming every missing scope; 400 `invalid_parameter`
+   * @throws GuardError 403 `insufficient_scope` naming the missing scopes; 400 `invalid_parameter`;
+   *   500 `requirement_param_missing` (route params without the placeholder)
    */
-  authorize(identity: AgentIdentity, requirement: Requirement | CompiledRequirement, params?: RequirementParams): void;
+  authorize(
+    identity: AgentIdentity,
+    requirement: Requirement | CompiledRequirement,
+    params?: RequirementParams,
+    context?: VerifyContext,
+  ): void;
   /** `authenticate` then, when a requirement is given, `authorize`, reported as one decision. */
   verify(
     authorization: string | null | undefined,
     requirement?: Requirement | CompiledRequirement,
     params?: RequirementParams,
+    context?: VerifyContext,
   ): Promise<AgentIdentity>;
-  /** A `GuardError` carrying this guard's realm and resource metadata (for adapter-level refusals). */
-  error(code: GuardErrorCode, init?: { scope?: readonly string[]; cause?: unknown }): GuardError;
+  /** A `GuardError` carrying this guard's realm, resource metadata and caps (for adapter-level refusals). */
+  error(code: GuardErrorCode, init?: { scope?: readonly string[]; cause?: unknown; reason?: string }): GuardError;
+  /** The configuration in force. */
+  describe(): GuardDescription;
+  /** `GET {brokerUrl}/v1/health`, within `brokerTimeoutMs`. Never throws. */
+  probe(): Promise<ProbeResult>;
   /** Drops every cached verdict. */
   clearCache(): void;
   /**
@@ -49,15 +112,32 @@ export interface Guard {
   stats(): { readonly brokerCalls: number; readonly cacheSize: number; readonly refusalCacheSize: number };
 }
 
+/** Codes logged above `debug`: the server's or the broker's trouble, not the client's. */
+const LOG_LEVEL_OF: Partial<Record<GuardErrorCode, LogLevel>> = {
+  broker_unavailable: "warn",
+  jwks_unavailable: "warn",
+  broker_claims_mismatch: "error",
+  broker_misconfigured: "error",
+  internal_error: "error",
+  guard_not_mounted: "error",
+  requirement_param_missing: "error",
+};
+
+const NO_CONTEXT: VerifyContext = Object.freeze({});
+
 class GuardImpl implements Guard {
   readonly #o: ResolvedOptions;
   readonly #auth: Authenticator;
   readonly #compiled = new Map<string, CompiledRequirement>();
   readonly #compiledObjects = new WeakMap<object, CompiledRequirement>();
+  readonly #limiter = new LogLimiter();
+  /** True when decisions go anywhere (a listener or a logger); otherwise no event is built. */
+  readonly #observed: boolean;
   readonly mode: GuardMode;
   readonly realm: string | undefined;
   readonly resourceMetadataUrl: string | undefined;
   readonly audience: readonly string[] | undefined;
+  readonly logger: GuardLogger | undefined;
 
   constructor(options: GuardOptions) {
     const o = resolveOptions(options);
@@ -66,11 +146,88 @@ class GuardImpl implements Guard {
     this.realm = o.realm;
     this.resourceMetadataUrl = o.resourceMetadataUrl;
     this.audience = o.audience;
+    this.logger = o.logger;
+    this.#observed = o.onDecision !== undefined || o.logger !== undefined;
     this.#auth = new Authenticator(o);
+    if (o.logger !== undefined) this.#logStartup(o.logger);
   }
 
-  error(code: GuardErrorCode, init: { scope?: readonly string[]; cause?: unknown } = {}): GuardError {
-    return new GuardError(code, { ...init, realm: this.realm, resourceMetadataUrl: this.resourceMetadataUrl });
+  #logStartup(logger: GuardLogger): void {
+    writeLog(logger, "info", { ...this.describe() }, "agentwrit: guard configured");
+    if (this.#o.audience === undefined) {
+      writeLog(
+        logger,
+        "warn",
+        { option: "audience" },
+        "agentwrit: audience is not checked: tokens meant for any resource server of this broker are accepted (the broker writes aud only when AA_AUDIENCE is set; set audience to that value)",
+      );
+    }
+    if (this.#o.issuer === undefined) {
+      writeLog(
+        logger,
+        "warn",
+        { option: "issuer" },
+        'agentwrit: issuer is not checked (the broker writes iss "" unless AA_ISSUER is set; set issuer to the same value)',
+      );
+    }
+  }
+
+  error(code: GuardErrorCode, init: { scope?: readonly string[]; cause?: unknown; reason?: string } = {}): GuardError {
+    return new GuardError(code, {
+      ...init,
+      realm: this.realm,
+      resourceMetadataUrl: this.resourceMetadataUrl,
+      maxChallengeScopes: this.#o.maxChallengeScopes,
+    });
+  }
+
+  describe(): GuardDescription {
+    const o = this.#o;
+    return {
+      mode: o.mode,
+      brokerUrl: o.brokerUrl,
+      kids: o.keyXs.map(ed25519KidSync),
+      jwksUri: o.jwksUri,
+      issuer: o.issuer,
+      audience: o.audience,
+      maxStalenessSec: o.maxStalenessSec,
+      trustDomain: o.trustDomain,
+      allowNonAgentSubjects: o.allowNonAgentSubjects,
+      clockToleranceSec: o.clockToleranceSec,
+      maxDelegationDepth: o.maxDelegationDepth,
+      maxTokenBytes: o.maxTokenBytes,
+      cacheMax: o.cacheMax,
+    };
+  }
+
+  async probe(): Promise<ProbeResult> {
+    const o = this.#o;
+    if (o.brokerUrl === undefined) return { ok: false, latencyMs: 0, reason: "no brokerUrl is configured (local mode)" };
+    const url = o.brokerUrl + "/v1/health";
+    const started = performance.now();
+    const latency = (): number => Math.round((performance.now() - started) * 10) / 10;
+    try {
+      const res = await o.fetch(url, { method: "GET", headers: { accept: "application/json" }, signal: AbortSignal.timeout(o.brokerTimeoutMs), redirect: "error" });
+      const text = await readCappedText(res.body, 16 * 1024);
+      const latencyMs = latency();
+      if (res.status !== 200) {
+        const hint = res.status === 404 || res.status === 405 ? ": brokerUrl must be the broker's base URL (no /v1 or other path)" : "";
+        return { ok: false, latencyMs, reason: `GET ${url} answered HTTP ${String(res.status)}${hint}` };
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text ?? "");
+      } catch {
+        return { ok: false, latencyMs, reason: `GET ${url} answered with a body that is not JSON: is brokerUrl an AgentWrit broker?` };
+      }
+      const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+      const version = typeof b.version === "string" ? b.version.slice(0, 64) : undefined;
+      if (b.status !== "ok") return { ok: false, latencyMs, ...(version === undefined ? {} : { version }), reason: `GET ${url} did not answer status "ok"` };
+      return { ok: true, latencyMs, ...(version === undefined ? {} : { version }) };
+    } catch (e) {
+      const redirected = e instanceof Error && String((e as { cause?: unknown }).cause).includes("redirect");
+      return { ok: false, latencyMs: latency(), reason: `GET ${url} ${redirected ? "answered with a redirect" : describeFetchFailure(e, o.brokerTimeoutMs)}` };
+    }
   }
 
   clearCache(): void {
@@ -81,42 +238,62 @@ class GuardImpl implements Guard {
     return this.#auth.stats();
   }
 
-  authenticate(authorization: string | null | undefined): Promise<AgentIdentity> {
-    return this.verify(authorization);
+  authenticate(authorization: string | null | undefined, context?: VerifyContext): Promise<AgentIdentity> {
+    return this.verify(authorization, undefined, undefined, context);
   }
 
   verify(
     authorization: string | null | undefined,
     requirement?: Requirement | CompiledRequirement,
     params?: RequirementParams,
+    context: VerifyContext = NO_CONTEXT,
   ): Promise<AgentIdentity> {
-    const started = this.#o.onDecision === undefined ? 0 : performance.now();
+    const started = this.#observed ? performance.now() : 0;
     // Hot path: a token verified before, sent as exactly "Bearer <token>", answered synchronously
     // from the cache: no parsing, no signature work, no network.
     const hot = this.#auth.hot(authorization);
     if (hot !== undefined) {
       try {
-        return Promise.resolve(this.#finish(hot, requirement, params, started));
+        return Promise.resolve(this.#finish(hot, requirement, params, context, started));
       } catch (e) {
-        return Promise.reject(this.#deny(e, hot, started));
+        return Promise.reject(this.#deny(e, hot, requirement !== undefined, context, started));
       }
     }
-    return this.#cold(authorization, requirement, params, started);
+    return this.#cold(authorization, requirement, params, context, started);
   }
 
   async #cold(
     authorization: string | null | undefined,
     requirement: Requirement | CompiledRequirement | undefined,
     params: RequirementParams | undefined,
+    context: VerifyContext,
     started: number,
   ): Promise<AgentIdentity> {
     let identity: AgentIdentity | undefined;
     try {
       identity = await this.#auth.authenticate(authorization);
-      return this.#finish(identity, requirement, params, started);
+      return this.#finish(identity, requirement, params, context, started);
     } catch (e) {
-      throw this.#deny(e, identity, started);
+      throw this.#deny(e, identity, identity !== undefined && requirement !== undefined, context, started);
     }
+  }
+
+  #evaluate(
+    identity: AgentIdentity,
+    requirement: Requirement | CompiledRequirement,
+    params: RequirementParams | undefined,
+    context: VerifyContext,
+  ): RequirementResult {
+    const result = evaluateRequirement(this.#compile(requirement), identity.scope, params, {
+      paramSource: context.paramSource,
+      maxParamLength: this.#o.maxParamLength,
+      label: context.route,
+    });
+    if (!result.satisfied) {
+      const shown = result.missing.slice(0, 3).join(", ") + (result.missing.length > 3 ? `, …${String(result.missing.length - 3)} more` : "");
+      refuse("insufficient_scope", `the agent lacks ${shown}${context.route === undefined ? "" : ` for ${context.route}`}`, result, result.missing);
+    }
+    return result;
   }
 
   /** Applies the requirement (if any) and reports the allow decision. */
@@ -124,39 +301,41 @@ class GuardImpl implements Guard {
     identity: AgentIdentity,
     requirement: Requirement | CompiledRequirement | undefined,
     params: RequirementParams | undefined,
+    context: VerifyContext,
     started: number,
   ): AgentIdentity {
-    let required: readonly string[] | undefined;
-    if (requirement !== undefined) {
-      const result = evaluateRequirement(this.#compile(requirement), identity.scope, params);
-      required = result.required;
-      if (!result.satisfied) refuse("insufficient_scope", { required, missing: result.missing }, result.missing);
+    if (requirement === undefined) {
+      if (this.#observed) this.#emit("allow", "authenticate", undefined, identity, undefined, undefined, context, started);
+      return identity;
     }
-    if (this.#o.onDecision !== undefined) this.#emit("allow", "authenticate", undefined, identity, required, undefined, started);
+    const result = this.#evaluate(identity, requirement, params, context);
+    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started);
     return identity;
   }
 
-  #deny(e: unknown, identity: AgentIdentity | undefined, started: number): GuardError {
+  #deny(e: unknown, identity: AgentIdentity | undefined, authorizing: boolean, context: VerifyContext, started: number): GuardError {
     const err = this.#toGuardError(e);
-    if (this.#o.onDecision !== undefined) {
-      const detail = e instanceof Refusal && e.code === "insufficient_scope" ? (e.cause as { required: readonly string[]; missing: readonly string[] }) : undefined;
-      this.#emit("deny", "authenticate", err, identity, detail?.required, detail?.missing, started);
+    if (this.#observed) {
+      const detail = e instanceof Refusal && e.code === "insufficient_scope" ? (e.cause as RequirementResult) : undefined;
+      this.#emit("deny", authorizing ? "authorize" : "authenticate", err, identity, detail?.required, detail?.missing, context, started);
     }
     return err;
   }
 
-  authorize(identity: AgentIdentity, requirement: Requirement | CompiledRequirement, params?: RequirementParams): void {
-    const started = this.#o.onDecision === undefined ? 0 : performance.now();
-    let result: ReturnType<typeof evaluateRequirement> | undefined;
+  authorize(
+    identity: AgentIdentity,
+    requirement: Requirement | CompiledRequirement,
+    params?: RequirementParams,
+    context: VerifyContext = NO_CONTEXT,
+  ): void {
+    const started = this.#observed ? performance.now() : 0;
+    let result: RequirementResult;
     try {
-      result = evaluateRequirement(this.#compile(requirement), identity.scope, params);
-      if (!result.satisfied) refuse("insufficient_scope", undefined, result.missing);
+      result = this.#evaluate(identity, requirement, params, context);
     } catch (e) {
-      const err = this.#toGuardError(e);
-      this.#emit("deny", "authorize", err, identity, result?.required, result?.missing, started);
-      throw err;
+      throw this.#deny(e, identity, true, context, started);
     }
-    this.#emit("allow", "authorize", undefined, identity, result.required, undefined, started);
+    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started);
   }
 
   #compile(req: Requirement | CompiledRequirement): CompiledRequirement {
@@ -180,12 +359,17 @@ class GuardImpl implements Guard {
   #toGuardError(e: unknown): GuardError {
     if (e instanceof Refusal) {
       const cause = e.code === "insufficient_scope" ? undefined : e.cause;
-      return this.error(e.code, e.scope === undefined ? { cause } : { cause, scope: e.scope });
+      return this.error(e.code, {
+        cause,
+        ...(e.reason === undefined ? {} : { reason: e.reason }),
+        ...(e.scope === undefined ? {} : { scope: e.scope }),
+      });
     }
     if (isGuardError(e)) return e;
     // A TypeError from a malformed requirement is a programming error: let it surface as such.
     if (e instanceof TypeError && e.message.startsWith("scope requirement")) throw e;
-    return this.error("internal_error", { cause: e });
+    const why = e instanceof Error ? `${e.name}: ${e.message.slice(0, 160)}` : typeof e;
+    return this.error("internal_error", { cause: e, reason: `an unexpected error while checking the token (${why})` });
   }
 
   #emit(
@@ -195,15 +379,17 @@ class GuardImpl implements Guard {
     identity: AgentIdentity | undefined,
     required: readonly string[] | undefined,
     missing: readonly string[] | undefined,
+    context: VerifyContext,
     started: number,
   ): void {
-    const cb = this.#o.onDecision;
-    if (cb === undefined) return;
     const event: DecisionEvent = {
       outcome,
       phase,
       code: err?.code,
       status: err?.status,
+      reason: err?.reason,
+      route: context.route,
+      mode: this.mode,
       agentId: identity?.agentId,
       jti: identity?.jti,
       source: identity?.source,
@@ -212,6 +398,10 @@ class GuardImpl implements Guard {
       delegationDepth: identity?.delegationDepth,
       durationMs: performance.now() - started,
     };
+    const logger = context.logger ?? this.#o.logger;
+    if (logger !== undefined) this.#log(logger, event);
+    const cb = this.#o.onDecision;
+    if (cb === undefined) return;
     try {
       const r = cb(event);
       if (r instanceof Promise) r.catch(() => undefined);
@@ -220,6 +410,25 @@ class GuardImpl implements Guard {
     }
   }
 
+  /** One line per decision, rate-limited per level and code; never a token. */
+  #log(logger: GuardLogger, event: DecisionEvent): void {
+    const level: LogLevel = event.code === undefined ? "debug" : (LOG_LEVEL_OF[event.code] ?? "debug");
+    const key = level + ":" + (event.code ?? "allow");
+    const suppressed = this.#limiter.admit(key);
+    if (suppressed === false) return;
+    const line: Record<string, unknown> = { outcome: event.outcome, phase: event.phase };
+    if (event.code !== undefined) line.code = event.code;
+    if (event.status !== undefined) line.status = event.status;
+    if (event.reason !== undefined) line.reason = event.reason;
+    if (event.route !== undefined) line.route = event.route;
+    if (event.agentId !== undefined) line.agentId = event.agentId;
+    if (event.jti !== undefined) line.jti = event.jti;
+    if (event.source !== undefined) line.source = event.source;
+    if (event.missing !== undefined) line.missing = event.missing.slice(0, 16);
+    if (suppressed > 0) line.suppressed = suppressed;
+    const msg = event.outcome === "allow" ? "agentwrit: allowed" : `agentwrit: refused (${event.code ?? "?"}): ${event.reason ?? ""}`;
+    writeLog(logger, level, line, msg);
+  }
 }
 
 /**

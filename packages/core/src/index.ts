@@ -1,4 +1,5 @@
-export { createGuard, type Guard } from "./guard.js";
+export { createGuard, type Guard, type VerifyContext, type GuardDescription, type ProbeResult } from "./guard.js";
+export { consoleLogger, type GuardLogger } from "./log.js";
 export { bearerToken } from "./bearer.js";
 export { readCappedText } from "./body.js";
 export type { GuardOptions, GuardMode, DecisionEvent } from "./options.js";
@@ -20,6 +21,8 @@ export {
   type CompiledRequirement,
   type AllOf,
   type AnyOf,
+  type EvaluateOptions,
+  type ParamSource,
 } from "./requirement.js";
 export {
   computeChainHash,
@@ -28,8 +31,17 @@ export {
   goJsonChain,
   type DelegationRecord,
 } from "./delegation-record.js";
-export { ed25519Kid, publicKeyToX, type Ed25519PublicJwk, type PublicKeyInput } from "./keys.js";
-export { GuardError, isGuardError, statusOf, GUARD_ERROR_CODES, type GuardErrorCode, type BearerErrorCode } from "./errors.js";
+export { ed25519Kid, publicKeyToX, type Ed25519PublicJwk, type KeyObjectLike, type PublicKeyInput } from "./keys.js";
+export {
+  GuardError,
+  isGuardError,
+  statusOf,
+  GUARD_ERROR_CODES,
+  type GuardErrorCode,
+  type GuardErrorInit,
+  type GuardErrorStatus,
+  type BearerErrorCode,
+} from "./errors.js";
 export {
   buildChallenge,
   buildProblem,
@@ -43,6 +55,9 @@ export {
   optionsFromEnv,
   isGuard,
   resolveGuard,
+  guardFromEnv,
+  routeParamNames,
+  placeholdersMissingFromRoute,
   splitAdapterOptions,
   toErrorResponse,
   authorizationFromRawHeaders,

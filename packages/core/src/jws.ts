@@ -4,7 +4,8 @@
  * string `kid` when present, a canonical 64-byte signature, and (when asked) a JSON-object payload.
  */
 import { decodeBase64UrlStrict, utf8Decoder } from "./encoding.js";
-import { refuse } from "./refusal.js";
+import { GoFieldNames, hasNonIntegerNumber } from "./go-names.js";
+import { describeValue, refuse } from "./refusal.js";
 
 export interface ParsedJws {
   readonly header: Readonly<Record<string, unknown>>;
@@ -13,20 +14,51 @@ export interface ParsedJws {
   readonly payload: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** Parses UTF-8 JSON bytes that must hold an object; `null` for anything else. */
-export function jsonObjectFromBytes(bytes: Uint8Array): Record<string, unknown> | null {
+/** The header fields the broker's Go decoder reads. */
+const HEADER_FIELDS = new GoFieldNames(["alg", "typ", "kid"]);
+
+/** Parses UTF-8 JSON text that must hold an object; `null` for anything else. */
+function jsonObject(text: string): Record<string, unknown> | null {
   let value: unknown;
   try {
-    value = JSON.parse(utf8Decoder.decode(bytes));
+    value = JSON.parse(text);
   } catch {
     return null;
   }
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
 }
 
-function decodeJsonObject(segment: string): Record<string, unknown> | null {
+function utf8(bytes: Uint8Array): string | null {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The claims object from the payload's bytes, read as Go reads it: strict UTF-8 JSON holding an
+ * object, and no number written with a fraction or exponent (Go refuses `4.1e9` for an integer
+ * claim; JavaScript would read it as one).
+ */
+export function payloadFromBytes(bytes: Uint8Array): Record<string, unknown> {
+  const text = utf8(bytes);
+  const payload = text === null ? null : jsonObject(text);
+  if (text === null || payload === null) refuse("malformed_token", "the payload is not a UTF-8 JSON object");
+  if (hasNonIntegerNumber(text)) refuse("malformed_claims", "a number in the claims has a fraction or an exponent, which the broker's Go decoder refuses for integers");
+  return payload;
+}
+
+function decodeHeader(segment: string): Record<string, unknown> {
   const bytes = decodeBase64UrlStrict(segment);
-  return bytes === null ? null : jsonObjectFromBytes(bytes);
+  const text = bytes === null ? null : utf8(bytes);
+  const header = text === null ? null : jsonObject(text);
+  if (header === null) refuse("malformed_token", "the header segment is not canonical base64url of a UTF-8 JSON object");
+  const variant = HEADER_FIELDS.variant(header);
+  if (variant !== undefined) {
+    refuse("malformed_token", `the header key ${describeValue(variant.key)} would be read as "${variant.field}" by the broker's Go decoder`);
+  }
+  return header;
 }
 
 // 64 bytes are 86 base64url characters; the last one carries 2 bits, so its low 4 bits are zero.
@@ -51,23 +83,24 @@ const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 export function parseCompactJws(token: string, withPayload: boolean): ParsedJws {
   const first = token.indexOf(".");
   const second = first < 0 ? -1 : token.indexOf(".", first + 1);
-  if (first <= 0 || second < 0 || token.indexOf(".", second + 1) !== -1 || second === first + 1) refuse("malformed_token");
-  const header = decodeJsonObject(token.slice(0, first));
-  if (header === null) refuse("malformed_token");
+  if (first <= 0 || second < 0 || token.indexOf(".", second + 1) !== -1 || second === first + 1) {
+    refuse("malformed_token", "the token is not three non-empty dot-separated segments");
+  }
+  const header = decodeHeader(token.slice(0, first));
   // `alg` is checked before anything else is trusted; only exactly "EdDSA" is acceptable.
-  if (header.alg !== "EdDSA") refuse("unsupported_alg");
-  if (header.crit !== undefined) refuse("unsupported_crit");
+  if (header.alg !== "EdDSA") refuse("unsupported_alg", `the header alg is ${describeValue(header.alg)}; only "EdDSA" is accepted`);
+  if (header.crit !== undefined) refuse("unsupported_crit", "the header carries crit, which this guard never accepts");
   const kid = header.kid;
-  if (kid !== undefined && typeof kid !== "string") refuse("malformed_token");
-  if (!ED25519_SIGNATURE.test(token.slice(second + 1))) refuse("malformed_token");
+  if (kid !== undefined && typeof kid !== "string") refuse("malformed_token", "the header kid is not a string");
+  if (!ED25519_SIGNATURE.test(token.slice(second + 1))) refuse("malformed_token", "the signature segment is not a canonical 64-byte Ed25519 signature");
   const payloadSegment = token.slice(first + 1, second);
   let payload: Record<string, unknown> | undefined;
   if (withPayload) {
-    const decoded = decodeJsonObject(payloadSegment);
-    if (decoded === null) refuse("malformed_token");
-    payload = decoded;
+    const bytes = decodeBase64UrlStrict(payloadSegment);
+    if (bytes === null) refuse("malformed_token", "the payload segment is not canonical base64url");
+    payload = payloadFromBytes(bytes);
   } else if (!SEGMENT.test(payloadSegment) || !hasCanonicalTail(payloadSegment)) {
-    refuse("malformed_token");
+    refuse("malformed_token", "the payload segment is not canonical base64url");
   }
   return { header, kid: kid === "" ? undefined : kid, payload };
 }

@@ -6,8 +6,8 @@
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from "jose";
 import { readCappedText } from "./body.js";
 import { importTrustedKey, type TrustedKey } from "./keys.js";
-import { Refusal, refuse } from "./refusal.js";
-import { jsonObjectFromBytes, type ParsedJws } from "./jws.js";
+import { describeValue, Refusal, refuse } from "./refusal.js";
+import { payloadFromBytes, type ParsedJws } from "./jws.js";
 
 type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
 
@@ -41,6 +41,7 @@ export interface KeyringOptions {
 }
 
 export class Keyring {
+  readonly #jwksUri: string | undefined;
   readonly #static: Promise<readonly TrustedKey[]>;
   /** The imported static keys once ready, so the per-token path does not wait on a promise. */
   #staticKeys: readonly TrustedKey[] | undefined;
@@ -51,6 +52,7 @@ export class Keyring {
   generation = 0;
 
   constructor(opts: KeyringOptions) {
+    this.#jwksUri = opts.jwksUri;
     this.#static = Promise.all(opts.keyXs.map(importTrustedKey));
     this.#static.then((keys) => (this.#staticKeys = keys), () => undefined);
     // Import failures surface on first use; never as an unhandled rejection.
@@ -95,21 +97,37 @@ export class Keyring {
     return keys.length === 1 ? keys[0]?.cryptoKey : undefined;
   }
 
+  /** The kids of the configured static keys, once imported (for `describe()` and reasons). */
+  async kids(): Promise<readonly string[]> {
+    const keys = this.#staticKeys ?? (await this.#static);
+    return keys.map((k) => k.kid);
+  }
+
+  #kidList(): string {
+    const kids = this.#staticKeys?.map((k) => k.kid) ?? [];
+    const list = kids.length === 0 ? "no static keys" : `configured kids: ${kids.join(", ")}`;
+    return this.#jwksUri === undefined ? list : `${list}; JWKS ${this.#jwksUri}`;
+  }
+
   async #candidates(parsed: ParsedJws): Promise<CryptoKey[]> {
     const keys = this.#staticKeys ?? (await this.#static);
     if (parsed.kid !== undefined) {
       const match = keys.find((k) => k.kid === parsed.kid);
       if (match !== undefined) return [match.cryptoKey];
-      if (this.#jwks === undefined) refuse("unknown_kid");
+      if (this.#jwks === undefined) this.#unknownKid(parsed.kid);
     } else if (keys.length > 0) {
       return keys.map((k) => k.cryptoKey);
     }
     return this.#fromJwks(parsed);
   }
 
+  #unknownKid(kid: string | undefined): never {
+    refuse("unknown_kid", `the token's kid ${describeValue(kid)} matches no trusted key (${this.#kidList()}); is publicKey the key of the broker that issued it?`);
+  }
+
   async #fromJwks(parsed: ParsedJws): Promise<CryptoKey[]> {
     const jwks = this.#jwks;
-    if (jwks === undefined) refuse("unknown_kid");
+    if (jwks === undefined) this.#unknownKid(parsed.kid);
     const header = parsed.kid === undefined ? { alg: "EdDSA" } : { alg: "EdDSA", kid: parsed.kid };
     try {
       const key = await jwks(header);
@@ -122,8 +140,9 @@ export class Keyring {
         for await (const k of e) all.push(k);
         return all;
       }
-      if (e instanceof joseErrors.JWKSNoMatchingKey) refuse("unknown_kid");
-      refuse("jwks_unavailable", e instanceof Error ? new Error(`JWKS fetch failed: ${e.name}`) : undefined);
+      if (e instanceof joseErrors.JWKSNoMatchingKey) this.#unknownKid(parsed.kid);
+      const why = e instanceof Error ? `${e.name}${e instanceof joseErrors.JWKSTimeout ? "" : ": " + e.message.slice(0, 120)}` : "unknown error";
+      refuse("jwks_unavailable", `GET ${this.#jwksUri ?? "(no JWKS)"} failed: ${why}`, e instanceof Error ? new Error(`JWKS fetch failed: ${e.name}`) : undefined);
     }
   }
 
@@ -138,18 +157,19 @@ export class Keyring {
       try {
         // The payload segment's alphabet, length and canonical tail were checked by parseCompactJws.
         const verified = await compactVerify(token, key, { algorithms: ["EdDSA"] });
-        const payload = jsonObjectFromBytes(verified.payload);
-        if (payload === null) refuse("malformed_token");
-        return { key, payload };
+        return { key, payload: payloadFromBytes(verified.payload) };
       } catch (e) {
         if (e instanceof Refusal) throw e;
         if (e instanceof joseErrors.JWSSignatureVerificationFailed) continue;
         if (e instanceof joseErrors.JOSEAlgNotAllowed) refuse("unsupported_alg");
         if (e instanceof joseErrors.JOSENotSupported) refuse("unsupported_crit");
-        if (e instanceof joseErrors.JWSInvalid) refuse("malformed_token");
+        if (e instanceof joseErrors.JWSInvalid) refuse("malformed_token", "jose refused the token's structure");
         throw e;
       }
     }
-    refuse("invalid_signature");
+    refuse(
+      "invalid_signature",
+      `the signature does not verify with ${parsed.kid === undefined ? `any trusted key (${this.#kidList()})` : `the key of kid ${describeValue(parsed.kid)}`}: forged, altered, or signed by another broker`,
+    );
   }
 }

@@ -2,9 +2,11 @@
  * Guard options, their defaults, and eager validation (a `TypeError` for bad configuration).
  */
 import type { AllowedDelegators } from "./delegation.js";
-import type { GuardErrorCode } from "./errors.js";
+import { DEFAULT_MAX_CHALLENGE_SCOPES, type GuardErrorCode } from "./errors.js";
 import type { DecisionSource } from "./identity.js";
 import { publicKeyToX, type PublicKeyInput } from "./keys.js";
+import { isGuardLogger, type GuardLogger } from "./log.js";
+import { DEFAULT_MAX_PARAM_LENGTH } from "./requirement.js";
 
 /** How tokens are checked. */
 export type GuardMode = "local" | "broker" | "hybrid";
@@ -12,9 +14,15 @@ export type GuardMode = "local" | "broker" | "hybrid";
 /** One event per decision (an authentication, or a scope check), for logs and metrics. */
 export interface DecisionEvent {
   readonly outcome: "allow" | "deny";
+  /** `authorize` when a requirement was evaluated (alone, or inside `verify`), else `authenticate`. */
   readonly phase: "authenticate" | "authorize";
   readonly code: GuardErrorCode | undefined;
   readonly status: number | undefined;
+  /** For a denial: why, for operators, in one token-free sentence (never sent to the client). */
+  readonly reason: string | undefined;
+  /** The route or tool the adapter named (e.g. `GET /customers/:id`), when it named one. */
+  readonly route: string | undefined;
+  readonly mode: GuardMode;
   readonly agentId: string | undefined;
   readonly jti: string | undefined;
   readonly source: DecisionSource | undefined;
@@ -26,42 +34,55 @@ export interface DecisionEvent {
 
 export interface GuardOptions {
   /** Broker base URL, e.g. `http://127.0.0.1:8080`; enables `broker` and `hybrid` modes. */
-  readonly brokerUrl?: string;
+  readonly brokerUrl?: string | undefined;
   /** The broker's Ed25519 public key(s): PEM SPKI, JWK, or raw 32 bytes in base64; a list for rotation. */
-  readonly publicKey?: PublicKeyInput | readonly PublicKeyInput[];
+  readonly publicKey?: PublicKeyInput | readonly PublicKeyInput[] | undefined;
   /** A JWKS URL (EdDSA keys are used); the real broker serves none, a gateway may. */
-  readonly jwksUri?: string;
+  readonly jwksUri?: string | undefined;
   /** @default "hybrid" when a key and a broker are both given, else whichever is given */
-  readonly mode?: GuardMode;
+  readonly mode?: GuardMode | undefined;
   /** Required `iss`. The broker writes `""` unless `AA_ISSUER` is set. */
-  readonly issuer?: string;
+  readonly issuer?: string | undefined;
   /** Accepted audience(s); the token's `aud` array must contain one. */
-  readonly audience?: string | readonly string[];
+  readonly audience?: string | readonly string[] | undefined;
   /** Accepted SPIFFE trust domain of agent subjects. @default any */
-  readonly trustDomain?: string;
+  readonly trustDomain?: string | undefined;
   /** Accept admin (`admin`) and app (`app:<id>`) subjects. @default false */
-  readonly allowNonAgentSubjects?: boolean;
+  readonly allowNonAgentSubjects?: boolean | undefined;
   /** Leeway for `exp` and `nbf`, in seconds. @default 5 */
-  readonly clockToleranceSec?: number;
+  readonly clockToleranceSec?: number | undefined;
   /** Longest accepted `delegation_chain`. @default 5 (the broker's own limit) */
-  readonly maxDelegationDepth?: number;
+  readonly maxDelegationDepth?: number | undefined;
   /** Delegators allowed anywhere in a chain: exact subjects, `prefix*` patterns, or a predicate. */
-  readonly allowedDelegators?: AllowedDelegators;
+  readonly allowedDelegators?: AllowedDelegators | undefined;
   /** How long a broker `valid:true` may be reused, in seconds; 0 asks on every request. @default 0 */
-  readonly maxStalenessSec?: number;
+  readonly maxStalenessSec?: number | undefined;
   /** Timeout for each broker (and JWKS) request. @default 2000 */
-  readonly brokerTimeoutMs?: number;
-  readonly cache?: { readonly max?: number };
-  /** Largest accepted token, checked before any parsing. @default 8192 */
-  readonly maxTokenBytes?: number;
+  readonly brokerTimeoutMs?: number | undefined;
+  readonly cache?: { readonly max?: number | undefined } | undefined;
+  /**
+   * Largest accepted token, checked before any parsing. @default 16384 (Node's header limit: the
+   * broker has no limit on scope count, and a 250-scope token is about 9.8 KB)
+   */
+  readonly maxTokenBytes?: number | undefined;
   /** `realm` of every challenge. */
-  readonly realm?: string;
+  readonly realm?: string | undefined;
   /** RFC 9728 protected-resource metadata URL, sent as `resource_metadata` in challenges. */
-  readonly resourceMetadataUrl?: string;
+  readonly resourceMetadataUrl?: string | undefined;
+  /**
+   * Where the guard logs (console- or pino-shaped: `debug`, `info`, `warn`, `error`, object first).
+   * Refusals at `debug` with code and reason; broker and configuration trouble at `warn`/`error`;
+   * the configuration once at `info`. Rate-limited; never a token.
+   */
+  readonly logger?: GuardLogger | undefined;
+  /** Longest value bound into a requirement placeholder (400 `invalid_parameter` beyond). @default 256 */
+  readonly maxParamLength?: number | undefined;
+  /** Most missing scopes a 403 challenge names (it also stays under 4 KiB). @default 16 */
+  readonly maxChallengeScopes?: number | undefined;
   /** Called once per decision; must not throw (errors are swallowed). */
-  readonly onDecision?: (event: DecisionEvent) => unknown;
+  readonly onDecision?: ((event: DecisionEvent) => unknown) | undefined;
   /** `fetch` used for the broker and JWKS. @default globalThis.fetch */
-  readonly fetch?: typeof fetch;
+  readonly fetch?: typeof fetch | undefined;
 }
 
 export interface ResolvedOptions {
@@ -84,12 +105,15 @@ export interface ResolvedOptions {
   readonly resourceMetadataUrl: string | undefined;
   readonly onDecision: ((event: DecisionEvent) => unknown) | undefined;
   readonly fetch: typeof fetch;
+  readonly logger: GuardLogger | undefined;
+  readonly maxParamLength: number;
+  readonly maxChallengeScopes: number;
 }
 
 const KNOWN = new Set([
   "brokerUrl", "publicKey", "jwksUri", "mode", "issuer", "audience", "trustDomain", "allowNonAgentSubjects",
   "clockToleranceSec", "maxDelegationDepth", "allowedDelegators", "maxStalenessSec", "brokerTimeoutMs", "cache",
-  "maxTokenBytes", "realm", "resourceMetadataUrl", "onDecision", "fetch",
+  "maxTokenBytes", "realm", "resourceMetadataUrl", "onDecision", "fetch", "logger", "maxParamLength", "maxChallengeScopes",
 ]);
 
 function httpUrl(value: unknown, name: string): string {
@@ -125,6 +149,9 @@ export function resolveOptions(options: GuardOptions): ResolvedOptions {
   if (typeof options !== "object" || (options as unknown) === null) throw new TypeError("createGuard(options): options must be an object");
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new TypeError(`createGuard: unknown option "${key}"`);
+  }
+  if (options.logger !== undefined && !isGuardLogger(options.logger)) {
+    throw new TypeError("logger must have debug, info, warn and error methods (console, pino, a Fastify logger…)");
   }
   const brokerUrl = options.brokerUrl === undefined ? undefined : httpUrl(options.brokerUrl, "brokerUrl");
   const jwksUri = options.jwksUri === undefined ? undefined : httpUrl(options.jwksUri, "jwksUri");
@@ -192,10 +219,13 @@ export function resolveOptions(options: GuardOptions): ResolvedOptions {
     maxStalenessSec: int(options.maxStalenessSec, "maxStalenessSec", 0, 0, 86400),
     brokerTimeoutMs: int(options.brokerTimeoutMs, "brokerTimeoutMs", 2000, 1, 60000),
     cacheMax: int(options.cache?.max, "cache.max", 10000, 1, 10_000_000),
-    maxTokenBytes: int(options.maxTokenBytes, "maxTokenBytes", 8192, 256, 1 << 20),
+    maxTokenBytes: int(options.maxTokenBytes, "maxTokenBytes", 16384, 256, 1 << 20),
     realm: optString(options.realm, "realm", true),
     resourceMetadataUrl,
     onDecision: options.onDecision,
     fetch: fetchImpl,
+    logger: options.logger,
+    maxParamLength: int(options.maxParamLength, "maxParamLength", DEFAULT_MAX_PARAM_LENGTH, 1, 65536),
+    maxChallengeScopes: int(options.maxChallengeScopes, "maxChallengeScopes", DEFAULT_MAX_CHALLENGE_SCOPES, 1, 1024),
   };
 }

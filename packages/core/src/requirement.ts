@@ -8,7 +8,7 @@
  *   empty or unsafe value is refused (400) and never widens the requirement;
  * - a list means all-of; `anyOf(...)` means any-of; they nest.
  */
-import { refuse } from "./refusal.js";
+import { describeValue, refuse } from "./refusal.js";
 import { parseScope, scopeCovers } from "./scope.js";
 
 /** All of the listed requirements must hold. */
@@ -93,14 +93,21 @@ function compileNode(req: unknown, depth: number): Node {
   if (depth > 16) throw new TypeError("scope requirement nests too deeply");
   if (typeof req === "string") return compileLeaf(req);
   if (isCompiledRequirement(req)) return req[COMPILED];
-  if (Array.isArray(req)) return { kind: "all", items: req.map((r) => compileNode(r, depth + 1)) };
+  // Nothing empty means "anyone": an empty list read from configuration must never open a route.
+  if (Array.isArray(req)) {
+    if (req.length === 0) throw new TypeError("scope requirement: an empty list would allow every agent; name at least one scope");
+    return { kind: "all", items: req.map((r) => compileNode(r, depth + 1)) };
+  }
   if (typeof req === "object" && req !== null) {
     const o = req as Record<string, unknown>;
     if (Array.isArray(o.anyOf) && o.allOf === undefined) {
-      if (o.anyOf.length === 0) throw new TypeError("anyOf() needs at least one requirement");
+      if (o.anyOf.length === 0) throw new TypeError("scope requirement: anyOf() with nothing would allow no agent or every agent; name at least one requirement");
       return { kind: "any", items: o.anyOf.map((r) => compileNode(r, depth + 1)) };
     }
-    if (Array.isArray(o.allOf) && o.anyOf === undefined) return { kind: "all", items: o.allOf.map((r) => compileNode(r, depth + 1)) };
+    if (Array.isArray(o.allOf) && o.anyOf === undefined) {
+      if (o.allOf.length === 0) throw new TypeError("scope requirement: allOf() with nothing would allow every agent; name at least one requirement");
+      return { kind: "all", items: o.allOf.map((r) => compileNode(r, depth + 1)) };
+    }
   }
   throw new TypeError("a scope requirement is a scope string, a list of requirements, anyOf(...) or allOf(...)");
 }
@@ -161,9 +168,61 @@ export function requirementFamily(req: Requirement | CompiledRequirement): Compi
   return Object.freeze({ [COMPILED]: node, scopes: Object.freeze(scopes), params: Object.freeze(params) });
 }
 
-/** A value is safe to bind when it is a non-empty string without `*`, `%`, braces, whitespace or controls. */
+/** Where `{placeholder}` values come from, which decides who is at fault when one is absent. */
+export type ParamSource = "route" | "input";
+
+/** How a requirement is evaluated against request values. */
+export interface EvaluateOptions {
+  /**
+   * `"route"`: values are a framework's route parameters, whose names the server defines, so a
+   * placeholder absent from them is a wiring mistake (500 `requirement_param_missing`).
+   * `"input"` (default): values come from the client (tool arguments), so an absent one is a
+   * 400 `invalid_parameter`.
+   */
+  readonly paramSource?: ParamSource | undefined;
+  /** Longest value bound into a placeholder. @default 256 */
+  readonly maxParamLength?: number | undefined;
+  /** Names the route or tool in reasons (e.g. `GET /customers/:id`). */
+  readonly label?: string | undefined;
+}
+
+/** Default for `maxParamLength`. */
+export const DEFAULT_MAX_PARAM_LENGTH = 256;
+
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const UNSAFE_VALUE = /[*%{}\s\u0000-\u001f\u007f]/;
+
+function unsafeCharName(value: string): string {
+  const m = UNSAFE_VALUE.exec(value)?.[0] ?? "";
+  if (m === "*") return '"*" (a wildcard)';
+  if (m === "%") return '"%" (percent-encoding left after decoding)';
+  if (m === "{" || m === "}") return "a brace";
+  if (/\s/.test(m)) return "whitespace";
+  return "a control character";
+}
+
+/**
+ * Checks every placeholder's value before any scope work: a non-empty string of at most
+ * `maxParamLength` characters without `*`, `%`, braces, whitespace or controls.
+ */
+function checkParams(req: CompiledRequirement, params: RequirementParams | undefined, options: EvaluateOptions | undefined): void {
+  if (req.params.length === 0) return;
+  const max = options?.maxParamLength ?? DEFAULT_MAX_PARAM_LENGTH;
+  const where = options?.label === undefined ? "" : ` (${options.label})`;
+  for (const name of req.params) {
+    const present = params !== undefined && Object.prototype.hasOwnProperty.call(params, name);
+    const value = present ? params[name] : undefined;
+    if (!present && options?.paramSource === "route") {
+      refuse("requirement_param_missing", `the placeholder {${name}} is not a parameter of the route${where}: rename it to one of the route's params`);
+    }
+    if (typeof value !== "string") {
+      refuse("invalid_parameter", `the value of {${name}}${where} is ${value === undefined ? "missing" : `not a string (${typeof value})`}`);
+    }
+    if (value === "") refuse("invalid_parameter", `the value of {${name}}${where} is empty`);
+    if (value.length > max) refuse("invalid_parameter", `the value of {${name}}${where} is ${String(value.length)} characters, over maxParamLength (${String(max)})`);
+    if (UNSAFE_VALUE.test(value)) refuse("invalid_parameter", `the value of {${name}}${where} contains ${unsafeCharName(value)}: ${describeValue(value)}`);
+  }
+}
 
 function fill(leaf: Leaf, params: RequirementParams | undefined): { scope: string; family: boolean } {
   let identifier = "";
@@ -173,12 +232,11 @@ function fill(leaf: Leaf, params: RequirementParams | undefined): { scope: strin
       identifier += piece.literal;
       if (piece.literal.includes("*")) family = true;
     } else {
-      const value = params === undefined ? undefined : params[piece.param];
-      if (typeof value !== "string" || value === "" || UNSAFE_VALUE.test(value)) refuse("invalid_parameter");
-      identifier += value;
+      // Checked by checkParams before evaluation.
+      identifier += params?.[piece.param] as string;
     }
   }
-  return { scope: leaf.action + ":" + leaf.resource + ":" + identifier, family: family ? true : false };
+  return { scope: leaf.action + ":" + leaf.resource + ":" + identifier, family };
 }
 
 /** Glob over an identifier: `*` matches one or more characters; everything else is literal. */
@@ -243,14 +301,18 @@ function evaluateNode(node: Node, held: readonly string[], params: RequirementPa
 }
 
 /**
- * Evaluates a compiled requirement against held scopes. Refuses with `invalid_parameter` when a
- * placeholder value is missing or unsafe.
+ * Evaluates a compiled requirement against held scopes. Every placeholder value is checked first:
+ * `invalid_parameter` (400) when one is missing, empty, too long or unsafe;
+ * `requirement_param_missing` (500) when `paramSource` is `"route"` and the route has no such
+ * parameter at all.
  */
 export function evaluateRequirement(
   req: CompiledRequirement,
   held: readonly string[],
   params?: RequirementParams,
+  options?: EvaluateOptions,
 ): RequirementResult {
+  checkParams(req, params, options);
   const required: string[] = [];
   const missing: string[] = [];
   const satisfied = evaluateNode(req[COMPILED], held, params, required, missing);

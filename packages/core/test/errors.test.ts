@@ -13,11 +13,15 @@ describe("challenges and problem bodies", () => {
   it("every code has a status, a problem body and the right header", () => {
     for (const code of Object.keys(GUARD_ERROR_CODES) as GuardErrorCode[]) {
       const e = new GuardError(code, { realm: "api", resourceMetadataUrl: "https://x.example/.well-known/oauth-protected-resource" });
-      expect([400, 401, 403, 503]).toContain(e.status);
+      expect([400, 401, 403, 500, 503]).toContain(e.status);
       expect(e.problem).toMatchObject({ type: `urn:agentwrit:guard:error:${code}`, status: e.status, code });
       if (e.status === 503) {
         expect(e.headers["Retry-After"]).toBe("1");
         expect(e.wwwAuthenticate).toBeUndefined();
+      } else if (e.status === 500) {
+        // A wiring mistake in the server: no challenge (the client's token is not at fault).
+        expect(e.headers).toEqual({});
+        expect(e.expose).toBe(false);
       } else {
         expect(e.headers["WWW-Authenticate"]).toMatch(/^Bearer realm="api"/);
         expect(e.wwwAuthenticate).toContain('resource_metadata="https://x.example/.well-known/oauth-protected-resource"');
@@ -34,6 +38,7 @@ describe("challenges and problem bodies", () => {
     expect(isGuardError(null)).toBe(false);
     expect(e).toBeInstanceOf(Error);
     expect(e.expose).toBe(true);
+    expect(new GuardError("broker_unavailable").expose).toBe(false);
   });
   it("an unexpected failure inside verification fails closed: 503 internal_error, cause kept", async () => {
     const key = makeKey();

@@ -128,7 +128,7 @@ describe("local mode: every rejection", () => {
     },
   );
   it("token over the size cap is refused before parsing", async () => {
-    await rejects(guard.authenticate("Bearer " + "a".repeat(9000)), "token_too_large");
+    await rejects(guard.authenticate("Bearer " + "a".repeat(17_000)), "token_too_large");
     await rejects(guard.authenticate("Bearer " + "a".repeat(1_000_000)), "token_too_large");
   });
   it("structure: segments, padding, non-canonical base64url, non-object JSON", async () => {

@@ -85,7 +85,7 @@ describe("guard.authorize and guard.verify", () => {
     });
     expect(() => guard.authorize(id, "read:data:customer-{id}", { id: "*" })).toThrow(expect.objectContaining({ status: 400, code: "invalid_parameter" }) as Error);
     await expect(guard.verify(bearer(await mint(key, claims({ scope: ["read:data:customer-42"] }))), "read:data:customer-{id}", { id: "41" })).rejects.toMatchObject({ code: "insufficient_scope" });
-    expect(events.at(-1)).toMatchObject({ outcome: "deny", phase: "authenticate", code: "insufficient_scope", required: ["read:data:customer-41"], missing: ["read:data:customer-41"] });
-    expect(events.filter((e) => (e as { phase: string }).phase === "authorize")).toHaveLength(3);
+    expect(events.at(-1)).toMatchObject({ outcome: "deny", phase: "authorize", code: "insufficient_scope", required: ["read:data:customer-41"], missing: ["read:data:customer-41"] });
+    expect(events.filter((e) => (e as { phase: string }).phase === "authorize")).toHaveLength(4);
   });
 });

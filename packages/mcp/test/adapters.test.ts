@@ -20,7 +20,7 @@ beforeAll(async () => {
   b = await broker();
   gate = createMcpGate({
     guard: { publicKey: b.publicKeyPem, resource: RESOURCE },
-    tools: { get_patient_record: "read:records:patient-{patientId}", whoami: [] },
+    tools: { get_patient_record: "read:records:patient-{patientId}", whoami: "read:records:*" },
   });
   token = (await b.createAgent({ orchId: "o", taskId: "a", scope: ["read:records:patient-42"] })).accessToken;
 });
