@@ -173,6 +173,27 @@ describe("Go JSON decoding (B.1.4)", () => {
     expectProblem(await call(broker, "POST", "/v1/token/validate", { body: '{"token":null}' }), 400, "invalid_request", "token field is required");
   });
 
+  it("keys apply in order (a later duplicate wins, whatever its case); null leaves a string field as it was", async () => {
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: '{"token":"x","Token":"y","token":""}' }), 400, "invalid_request", "token field is required");
+    expect((await call(broker, "POST", "/v1/token/validate", { body: '{"token":"abc","token":null}' })).status).toBe(200);
+    expect((await call(broker, "POST", "/v1/token/validate", { body: '{"token":"\\ud800"}' })).status).toBe(200);
+  });
+
+  it("nesting deeper than Go's limit (10,000) anywhere in the first value → 400, even in an unknown field (Appendix 3)", async () => {
+    const deep = (n: number): string => "[".repeat(n) + "]".repeat(n);
+    // The object itself is level 1: 9,999 more levels are the most Go accepts.
+    expect((await call(broker, "POST", "/v1/token/validate", { body: `{"token":"abc","extra":${deep(9999)}}` })).status).toBe(200);
+    const tooDeep = `{"token":"abc","extra":${deep(10000)}}`;
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: tooDeep }), 400, "invalid_request", "malformed JSON body");
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: deep(10001) }), 400, "invalid_request", "malformed JSON body");
+    const nestedObjects = `{"token":"abc","extra":${'{"a":'.repeat(10000)}1${"}".repeat(10000)}}`;
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: nestedObjects }), 400, "invalid_request", "malformed JSON body");
+    expectProblem(await call(broker, "POST", "/v1/revoke", { token: broker.adminToken(), body: tooDeep }), 400, "invalid_request", "malformed JSON body");
+    expectProblem(await call(broker, "POST", "/v1/admin/auth", { body: `{"secret":"s3cret-admin","x":${deep(10000)}}`, headers: { "X-Forwarded-For": "deep" } }), 400, "invalid_request", "malformed JSON body");
+    // What follows the first value is never read, however deep.
+    expect((await call(broker, "POST", "/v1/token/validate", { body: `{"token":"abc"} ${deep(20000)}` })).status).toBe(200);
+  });
+
   it("success bodies are JSON with a trailing newline and Go's HTML escaping", async () => {
     const token = broker.adminToken();
     const r = await call(broker, "POST", "/v1/revoke", { token, body: { level: "task", target: "a<b>&c" } });
