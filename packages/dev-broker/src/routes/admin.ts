@@ -2,16 +2,21 @@
 import { scopeIsSubset } from "@agentwrit/guard";
 import { ADMIN_SCOPES, secretMatches, type BrokerCore } from "../broker.js";
 import { formatNs, NS_PER_S } from "../clock.js";
-import { decodeBody } from "../go-json.js";
+import { decodeBody, decodeStrict } from "../go-json.js";
 import { writeJson, writeProblem, type RequestContext } from "../http-context.js";
 
 const LEGACY_DETAIL = 'Admin auth format changed. Use {"secret": "..."} instead of client_id/client_secret';
 
-/** `POST /v1/admin/auth`: the admin secret (constant-time digest comparison) → admin token. */
+/**
+ * `POST /v1/admin/auth`: the admin secret (constant-time digest comparison) → admin token. The
+ * whole body must be one JSON value (trailing data is a 400); `client_id` and `client_secret`
+ * count as the legacy shape only when they are non-empty strings (`{"client_id":5}` is "secret
+ * is required").
+ */
 export function adminAuth(b: BrokerCore, ctx: RequestContext): void {
   let req;
   try {
-    req = decodeBody(ctx.body, { secret: "string", client_id: "string", client_secret: "string" });
+    req = decodeStrict(ctx.body, { secret: "string", client_id: "anystring", client_secret: "anystring" });
   } catch {
     writeProblem(ctx, 400, "invalid_request", "malformed JSON body");
     return;
