@@ -82,7 +82,7 @@ export function registerApp(b: BrokerCore, ctx: RequestContext): void {
     writeProblem(ctx, 500, "internal_error", "failed to register app");
     return;
   }
-  b.record({ event_type: "app_registered", detail: `app ${name} registered with scopes [${scopes.join(" ")}]`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_registered", detail: `app ${name} (${app.appId}) registered with scopes [${scopes.join(" ")}]`, outcome: "success" });
   writeJson(ctx, 201, {
     app_id: app.appId,
     name: "",
@@ -138,7 +138,7 @@ export function updateApp(b: BrokerCore, ctx: RequestContext): void {
     app.tokenTtl = req.token_ttl;
     app.updatedAt = b.env.rfc3339();
   }
-  b.record({ event_type: "app_updated", detail: `app ${app.name} updated`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_updated", detail: `app ${app.name} (${app.appId}) updated`, outcome: "success" });
   writeJson(ctx, 200, appJson(app));
 }
 
@@ -149,7 +149,7 @@ export function deregisterApp(b: BrokerCore, ctx: RequestContext): void {
   const now = b.env.rfc3339();
   app.status = "inactive";
   app.updatedAt = now;
-  b.record({ event_type: "app_deregistered", detail: `app ${app.name} deregistered`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_deregistered", detail: `app ${app.name} (${app.appId}) deregistered`, outcome: "success" });
   writeJson(ctx, 200, {
     app_id: app.appId,
     name: "",
@@ -187,6 +187,6 @@ export function appAuth(b: BrokerCore, ctx: RequestContext): void {
     return;
   }
   const issued = b.issue({ sub: "app:" + app.appId, scope: APP_SCOPES, ttl: app.tokenTtl });
-  b.record({ event_type: "app_authenticated", detail: `app ${app.name} authenticated`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_authenticated", detail: `app ${app.name} (${app.appId}) authenticated`, outcome: "success" });
   writeJson(ctx, 200, { access_token: issued.token, expires_in: issued.expiresIn, token_type: "Bearer", scopes: APP_SCOPES });
 }
