@@ -68,7 +68,7 @@ describe("list, get, update, deregister", () => {
     expectProblem(await call(broker, "GET", "/v1/admin/apps/app-nope-000000", { token: admin }), 404, "not_found", "app not found");
   });
 
-  it("PUT updates scopes and TTL; errors; a failing TTL leaves the scopes applied", async () => {
+  it("PUT updates scopes and TTL; errors; a refused update changes nothing", async () => {
     const a = (await post({ name: "upd-app", scopes: ["a:b:c"] })).json;
     const path = "/v1/admin/apps/" + String(a.app_id);
     const r = await call(broker, "PUT", path, { token: admin, body: { scopes: ["x:y:*"], token_ttl: 900 } });
@@ -77,8 +77,16 @@ describe("list, get, update, deregister", () => {
     expectProblem(await call(broker, "PUT", path, { token: admin, body: {} }), 400, "invalid_request", "at least one of scopes or token_ttl must be provided");
     expectProblem(await call(broker, "PUT", path, { token: admin, body: { scopes: ["bad"] } }), 400, "invalid_request", "invalid scope format: use action:resource:identifier");
     expectProblem(await call(broker, "PUT", path, { token: admin, body: { scopes: ["q:r:s"], token_ttl: 5 } }), 400, "invalid_ttl", "invalid token TTL: must be between 60 and 86400 seconds, got 5");
-    expect((await call(broker, "GET", path, { token: admin })).json.scopes).toEqual(["q:r:s"]);
+    expect((await call(broker, "GET", path, { token: admin })).json).toMatchObject({ scopes: ["x:y:*"], token_ttl: 900 });
     expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { token_ttl: 100 } }), 404, "not_found", "app not found");
+  });
+
+  it("PUT checks token_ttl before looking the app up: out of range on an unknown app → 400 invalid_ttl, not 404 (Appendix 3)", async () => {
+    for (const ttl of [0, -1, 59, 86401]) {
+      expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { token_ttl: ttl } }), 400, "invalid_ttl", `invalid token TTL: must be between 60 and 86400 seconds, got ${String(ttl)}`);
+    }
+    expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { scopes: ["bad"] } }), 400, "invalid_request", "invalid scope format: use action:resource:identifier");
+    expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { scopes: ["a:b:c"], token_ttl: 60 } }), 404, "not_found", "app not found");
   });
 
   it("DELETE: soft delete with the broker's empty fields; again → 200; unknown → 404; app auth then 401", async () => {

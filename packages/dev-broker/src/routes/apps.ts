@@ -112,7 +112,11 @@ export function getApp(b: BrokerCore, ctx: RequestContext): void {
   if (app !== undefined) writeJson(ctx, 200, appJson(app));
 }
 
-/** `PUT /v1/admin/apps/{id}`: scopes are applied before the TTL is checked (half-applied updates possible). */
+/**
+ * `PUT /v1/admin/apps/{id}`: the input is checked (scope format, then `token_ttl`) before the app
+ * is looked up, so an out-of-range TTL on an unknown app is 400 `invalid_ttl`, not 404, and a
+ * refused update changes nothing.
+ */
 export function updateApp(b: BrokerCore, ctx: RequestContext): void {
   let req;
   try {
@@ -122,22 +126,18 @@ export function updateApp(b: BrokerCore, ctx: RequestContext): void {
     return;
   }
   const scopes = req.scopes ?? [];
-  if (scopes.length === 0 && req.token_ttl === undefined) {
+  const ttl = req.token_ttl;
+  if (scopes.length === 0 && ttl === undefined) {
     writeProblem(ctx, 400, "invalid_request", "at least one of scopes or token_ttl must be provided");
     return;
   }
+  if (scopes.length > 0 && scopeFormatError(ctx, scopes)) return;
+  if (ttl !== undefined && ttlError(ctx, ttl)) return;
   const app = findApp(b, ctx);
   if (app === undefined) return;
-  if (scopes.length > 0) {
-    if (scopeFormatError(ctx, scopes)) return;
-    app.scopes = [...scopes];
-    app.updatedAt = b.env.rfc3339();
-  }
-  if (req.token_ttl !== undefined) {
-    if (ttlError(ctx, req.token_ttl)) return;
-    app.tokenTtl = req.token_ttl;
-    app.updatedAt = b.env.rfc3339();
-  }
+  if (scopes.length > 0) app.scopes = [...scopes];
+  if (ttl !== undefined) app.tokenTtl = ttl;
+  app.updatedAt = b.env.rfc3339();
   b.record({ event_type: "app_updated", detail: `app ${app.name} (${app.appId}) updated`, outcome: "success" });
   writeJson(ctx, 200, appJson(app));
 }
