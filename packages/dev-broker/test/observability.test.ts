@@ -28,7 +28,7 @@ describe("GET /v1/metrics", () => {
     await call(broker, "POST", "/v1/admin/auth", { body: { secret: "wrong" }, headers: { "X-Forwarded-For": "metrics" } });
     const r = await call(broker, "GET", "/v1/metrics");
     expect(r.status).toBe(200);
-    expect(r.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    expect(r.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8; escaping=underscores");
     for (const family of [
       "agentwrit_tokens_issued_total",
       "agentwrit_tokens_revoked_total",
@@ -55,6 +55,31 @@ describe("GET /v1/metrics", () => {
     expect(r.text).toMatch(/^agentwrit_audit_write_duration_seconds_count \d+$/m);
     expect(r.text).toMatch(/^process_start_time_seconds \d+$/m);
     expect(r.text.endsWith("\n")).toBe(true);
+  });
+});
+
+describe("tokens_revoked_total counts explicit revocations only (Appendix 3)", () => {
+  it("renew's revocation of the old token is not counted; revoke and release are", async () => {
+    const b = await startDevBroker();
+    try {
+      const revoked = async (level: string): Promise<number> => {
+        const text = (await call(b, "GET", "/v1/metrics")).text;
+        return Number(new RegExp(`^agentwrit_tokens_revoked_total\\{level="${level}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+      };
+      const a = await b.createAgent({ orchId: "o", taskId: "t", scope: ["read:data:*"] });
+      const renewed = await b.renew(a.accessToken);
+      await b.renew(renewed.accessToken);
+      expect(await revoked("token")).toBe(0);
+      expect((await call(b, "POST", "/v1/token/validate", { body: { token: a.accessToken } })).json.valid).toBe(false);
+      await b.revoke("token", "0123456789abcdef0123456789abcdef");
+      expect(await revoked("token")).toBe(1);
+      const c = await b.createAgent({ orchId: "o", taskId: "t", scope: ["read:data:*"] });
+      await b.release(c.accessToken);
+      expect(await revoked("token")).toBe(1);
+      expect(await revoked("release")).toBe(1);
+    } finally {
+      await b.close();
+    }
   });
 });
 
