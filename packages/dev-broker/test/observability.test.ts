@@ -120,6 +120,14 @@ describe("GET /v1/audit/events", () => {
     expect(page).toMatchObject({ total: all.total, offset: 1, limit: 2 });
     expect((await call(broker, "GET", "/v1/audit/events?limit=5000", { token: t })).json.limit).toBe(5000);
     expect((await call(broker, "GET", "/v1/audit/events?limit=-3", { token: t })).json.limit).toBe(100);
+    // A negative offset is echoed as given (Appendix 3) and pages from the first event.
+    const negative = (await call(broker, "GET", "/v1/audit/events?offset=-3&limit=2", { token: t })).json;
+    expect(negative).toMatchObject({ offset: -3, limit: 2, total: all.total });
+    expect(negative.events[0].id).toBe("evt-000001");
+    const past = (all.total as number) + 5;
+    const beyond = (await call(broker, "GET", `/v1/audit/events?offset=${String(past)}`, { token: t })).json;
+    expect(beyond).toMatchObject({ events: [], offset: past, total: all.total });
+    expect((await call(broker, "GET", "/v1/audit/events?offset=abc", { token: t })).json.offset).toBe(0);
     expect((await call(broker, "GET", "/v1/audit/events?since=2999-01-01T00:00:00Z", { token: t })).json.total).toBe(0);
     expect((await call(broker, "GET", "/v1/audit/events?until=2000-01-01T00:00:00Z", { token: t })).json.total).toBe(0);
     expect((await call(broker, "GET", "/v1/audit/events?since=garbage", { token: t })).json.total).toBeGreaterThanOrEqual(all.total);
