@@ -83,6 +83,23 @@ describe("issued tokens (A.2, B.6)", () => {
   });
 });
 
+describe("no limit on the number of scopes (Appendix 3)", () => {
+  it("250 scopes make a ~9 KB agent token that registers, validates and passes the Bearer routes", async () => {
+    const b = await startDevBroker();
+    try {
+      const scope = Array.from({ length: 250 }, (_, i) => `read:data:customer-${String(i).padStart(4, "0")}`);
+      const a = await b.createAgent({ orchId: "o", taskId: "t", scope });
+      expect(a.accessToken.length).toBeGreaterThan(8 * 1024); // above an 8 KiB cap
+      expect(decodePayload(a.accessToken).scope).toEqual(scope);
+      const v = await call(b, "POST", "/v1/token/validate", { body: { token: a.accessToken } });
+      expect(v.json).toMatchObject({ valid: true, claims: { scope } });
+      expect((await call(b, "POST", "/v1/token/renew", { token: a.accessToken })).status).toBe(200);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe("verification (A.3, D.1) through POST /v1/token/validate", () => {
   it("a forged-by-test but broker-key-signed token is valid (sanity)", async () => {
     expect(await valid(forge(key, HEADER, JSON.stringify(claims())))).toBe(true);
