@@ -129,3 +129,41 @@ describe("POST /v1/app/auth", () => {
     expectProblem(await call(broker, "POST", "/v1/app/auth", { body: "{", headers: { "X-Forwarded-For": "malformed-1" } }), 400, "invalid_request", "malformed JSON body");
   });
 });
+
+describe("store contention, as the real broker answers it (Appendix 3), through the busy hook", () => {
+  it("app auth → 500 authentication error, app launch token → 403 app not found, app register → 500; each succeeds once not busy", async () => {
+    const busy = new Set<string>();
+    const seen: string[] = [];
+    const b = await startDevBroker({
+      busy: (op) => {
+        seen.push(op);
+        return busy.has(op);
+      },
+    });
+    try {
+      const adminToken = b.adminToken();
+      busy.add("app_register");
+      expectProblem(await call(b, "POST", "/v1/admin/apps", { token: adminToken, body: { name: "busy-app", scopes: ["read:data:*"] } }), 500, "internal_error", "failed to register app");
+      expect((await call(b, "GET", "/v1/admin/apps", { token: adminToken })).json.total).toBe(0);
+      busy.clear();
+      const app = (await call(b, "POST", "/v1/admin/apps", { token: adminToken, body: { name: "busy-app", scopes: ["read:data:*"] } })).json;
+      const creds = { client_id: app.client_id, client_secret: app.client_secret };
+
+      busy.add("app_auth");
+      expectProblem(await call(b, "POST", "/v1/app/auth", { body: creds }), 500, "internal_error", "authentication error");
+      busy.clear();
+      const token = (await call(b, "POST", "/v1/app/auth", { body: creds })).json.access_token as string;
+
+      const lt = { agent_name: "x", allowed_scope: ["read:data:x"] };
+      busy.add("app_launch_token");
+      expectProblem(await call(b, "POST", "/v1/app/launch-tokens", { token, body: lt }), 403, "forbidden", "app not found");
+      // The admin route never looks an app up, so contention cannot touch it.
+      expect((await call(b, "POST", "/v1/admin/launch-tokens", { token: adminToken, body: lt })).status).toBe(201);
+      busy.clear();
+      expect((await call(b, "POST", "/v1/app/launch-tokens", { token, body: lt })).status).toBe(201);
+      expect(new Set(seen)).toEqual(new Set(["app_register", "app_auth", "app_launch_token"]));
+    } finally {
+      await b.close();
+    }
+  });
+});

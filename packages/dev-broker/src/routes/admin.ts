@@ -81,7 +81,8 @@ export function createLaunchToken(b: BrokerCore, ctx: RequestContext): void {
   let appId: string | undefined;
   if (sub.startsWith("app:")) {
     appId = sub.slice("app:".length);
-    const app = b.apps.get(appId);
+    // Under write contention the broker's app lookup fails, and that reads as "app not found".
+    const app = b.options.busy("app_launch_token") ? undefined : b.apps.get(appId);
     if (app === undefined) {
       writeProblem(ctx, 403, "forbidden", "app not found");
       return;

@@ -78,7 +78,7 @@ export function registerApp(b: BrokerCore, ctx: RequestContext): void {
     createdAt: now,
     updatedAt: now,
   };
-  if (!b.apps.add(app)) {
+  if (b.options.busy("app_register") || !b.apps.add(app)) {
     writeProblem(ctx, 500, "internal_error", "failed to register app");
     return;
   }
@@ -177,6 +177,10 @@ export function appAuth(b: BrokerCore, ctx: RequestContext): void {
   const clientSecret = req.client_secret ?? "";
   if (clientId === "" || clientSecret === "") {
     writeProblem(ctx, 400, "invalid_request", "client_id and client_secret are required");
+    return;
+  }
+  if (b.options.busy("app_auth")) {
+    writeProblem(ctx, 500, "internal_error", "authentication error");
     return;
   }
   const app = b.apps.byClientId(clientId);
