@@ -1,6 +1,7 @@
 /** `ValMw.Wrap` and `ValMw.RequireScope`, in the broker's order (B.4). */
 import { scopeIsSubset } from "@agentwrit/guard";
 import type { BrokerCore } from "./broker.js";
+import type { TokenClaims } from "./claims.js";
 import { writeProblem, type RequestContext } from "./http-context.js";
 
 /**
@@ -8,8 +9,16 @@ import { writeProblem, type RequestContext } from "./http-context.js";
  * tokens fail inside `Verify`, so they get 401 "token verification failed" as in production.
  */
 export function authenticateBearer(b: BrokerCore, ctx: RequestContext): boolean {
-  const deny = (detail: string, status = 401, code: "unauthorized" | "insufficient_scope" = "unauthorized"): false => {
-    b.record({ event_type: code === "unauthorized" ? "token_auth_failed" : "token_revoked_access", detail, resource: ctx.path, outcome: "denied" });
+  const deny = (detail: string, status = 401, code: "unauthorized" | "insufficient_scope" = "unauthorized", who?: TokenClaims): false => {
+    b.record({
+      event_type: code === "unauthorized" ? "token_auth_failed" : "token_revoked_access",
+      detail,
+      agent_id: who?.sub,
+      task_id: who?.task_id,
+      orch_id: who?.orch_id,
+      resource: ctx.path,
+      outcome: "denied",
+    });
     writeProblem(ctx, status, code, detail);
     return false;
   };
@@ -22,7 +31,8 @@ export function authenticateBearer(b: BrokerCore, ctx: RequestContext): boolean 
   // Step 4 of ValMw (a second revocation check) cannot fire: Verify already checked it.
   if (b.revocations.isRevoked(v.claims)) return deny("token has been revoked", 403, "insufficient_scope");
   const audience = b.options.audience;
-  if (audience !== "" && !(v.claims.aud ?? []).includes(audience)) return deny("token audience mismatch");
+  // A verified token that fails only the audience check is audited with its identity.
+  if (audience !== "" && !(v.claims.aud ?? []).includes(audience)) return deny("token audience mismatch", 401, "unauthorized", v.claims);
   ctx.claims = v.claims;
   ctx.token = token;
   return true;

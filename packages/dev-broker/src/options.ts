@@ -2,6 +2,13 @@
 import { randomBytes } from "node:crypto";
 import type { NowFn, RandomHexFn } from "./clock.js";
 
+/**
+ * A write path of the real broker's SQLite store that fails under concurrent writes
+ * (SQLITE_BUSY): `POST /v1/app/auth`, `POST /v1/app/launch-tokens` (its app lookup) and
+ * `POST /v1/admin/apps`.
+ */
+export type BusyOperation = "app_auth" | "app_launch_token" | "app_register";
+
 /** Options of {@link startDevBroker}. Every field is optional. */
 export interface DevBrokerOptions {
   /** TCP port; default 0 (an ephemeral port). */
@@ -37,6 +44,14 @@ export interface DevBrokerOptions {
    * given kind, or `undefined` for a real random value.
    */
   readonly randomHex?: RandomHexFn;
+  /**
+   * Testing hook: return `true` to make this request fail as the real broker does when its
+   * SQLite store is busy under concurrent writes (protocol Appendix 3): `app_auth` → 500
+   * `internal_error` "authentication error"; `app_launch_token` → 403 `forbidden` "app not
+   * found"; `app_register` → 500 `internal_error` "failed to register app". Lets a client's
+   * retry logic be tested. Default: never busy.
+   */
+  readonly busy?: (operation: BusyOperation) => boolean;
 }
 
 /** Options after defaults. */
@@ -54,6 +69,7 @@ export interface ResolvedOptions {
   readonly signingKey: string | undefined;
   readonly now: NowFn | undefined;
   readonly randomHex: RandomHexFn | undefined;
+  readonly busy: (operation: BusyOperation) => boolean;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -88,5 +104,6 @@ export function resolveOptions(o: DevBrokerOptions = {}): ResolvedOptions {
     signingKey: o.signingKey,
     now: o.now,
     randomHex: o.randomHex,
+    busy: o.busy ?? (() => false),
   };
 }

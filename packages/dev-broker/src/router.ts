@@ -1,7 +1,8 @@
 /**
  * The route table and Go 1.22 `ServeMux` behaviour: method patterns, `GET` also answering
  * `HEAD`, `{id}` matching one non-empty segment, plain-text 404 and 405 (with `Allow`), and a
- * 301 to the cleaned path for unclean paths.
+ * redirect to the cleaned path for unclean paths: 301, as the broker's container image (built
+ * with Go ≤ 1.25) answers; a broker built with Go 1.26 answers 307 instead.
  */
 import { authenticateBearer, requireScope } from "./bearer.js";
 import type { BrokerCore } from "./broker.js";
@@ -55,6 +56,28 @@ export function cleanPath(p: string): string {
   return cleaned;
 }
 
+// Bytes Go's url.URL.EscapedPath leaves as they are (shouldEscape with encodePath).
+const PATH_SAFE = /^[A-Za-z0-9\-_.~$&+,/:;=@]$/;
+
+/** The path as `url.URL{Path: p}.String()` writes it: percent-encoded UTF-8, uppercase hex. */
+export function escapePathGo(p: string): string {
+  let out = "";
+  for (const byte of Buffer.from(p, "utf8")) {
+    const ch = String.fromCharCode(byte);
+    out += PATH_SAFE.test(ch) ? ch : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+/** Go's `hexEscapeNonASCII` for the raw query (whose characters stand for bytes). */
+function hexEscapeNonAscii(s: string): string {
+  return s.replace(/[\u0080-\uffff]/g, (ch) => {
+    const code = ch.charCodeAt(0);
+    const bytes = code <= 0xff ? [code] : [...Buffer.from(ch, "utf8")];
+    return bytes.map((b) => "%" + b.toString(16).toUpperCase().padStart(2, "0")).join("");
+  });
+}
+
 function rateLimitKey(ctx: RequestContext, kind: "admin_auth" | "app_auth"): string {
   if (kind === "admin_auth") return ctx.clientIp;
   try {
@@ -72,7 +95,7 @@ export class Router {
   async dispatch(b: BrokerCore, ctx: RequestContext, rawQuery: string): Promise<void> {
     const cleaned = cleanPath(ctx.path);
     if (cleaned !== ctx.path && ctx.method !== "CONNECT") {
-      const location = cleaned + (rawQuery === "" ? "" : "?" + rawQuery);
+      const location = hexEscapeNonAscii(escapePathGo(cleaned) + (rawQuery === "" ? "" : "?" + rawQuery));
       ctx.res.setHeader("Location", location);
       const isGet = ctx.method === "GET" || ctx.method === "HEAD";
       writeRaw(ctx, 301, isGet ? "text/html; charset=utf-8" : undefined, isGet ? `<a href="${escapeHtml(location)}">Moved Permanently</a>.\n\n` : "");

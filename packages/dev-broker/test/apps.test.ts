@@ -68,7 +68,7 @@ describe("list, get, update, deregister", () => {
     expectProblem(await call(broker, "GET", "/v1/admin/apps/app-nope-000000", { token: admin }), 404, "not_found", "app not found");
   });
 
-  it("PUT updates scopes and TTL; errors; a failing TTL leaves the scopes applied", async () => {
+  it("PUT updates scopes and TTL; errors; a refused update changes nothing", async () => {
     const a = (await post({ name: "upd-app", scopes: ["a:b:c"] })).json;
     const path = "/v1/admin/apps/" + String(a.app_id);
     const r = await call(broker, "PUT", path, { token: admin, body: { scopes: ["x:y:*"], token_ttl: 900 } });
@@ -77,8 +77,16 @@ describe("list, get, update, deregister", () => {
     expectProblem(await call(broker, "PUT", path, { token: admin, body: {} }), 400, "invalid_request", "at least one of scopes or token_ttl must be provided");
     expectProblem(await call(broker, "PUT", path, { token: admin, body: { scopes: ["bad"] } }), 400, "invalid_request", "invalid scope format: use action:resource:identifier");
     expectProblem(await call(broker, "PUT", path, { token: admin, body: { scopes: ["q:r:s"], token_ttl: 5 } }), 400, "invalid_ttl", "invalid token TTL: must be between 60 and 86400 seconds, got 5");
-    expect((await call(broker, "GET", path, { token: admin })).json.scopes).toEqual(["q:r:s"]);
+    expect((await call(broker, "GET", path, { token: admin })).json).toMatchObject({ scopes: ["x:y:*"], token_ttl: 900 });
     expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { token_ttl: 100 } }), 404, "not_found", "app not found");
+  });
+
+  it("PUT checks token_ttl before looking the app up: out of range on an unknown app → 400 invalid_ttl, not 404 (Appendix 3)", async () => {
+    for (const ttl of [0, -1, 59, 86401]) {
+      expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { token_ttl: ttl } }), 400, "invalid_ttl", `invalid token TTL: must be between 60 and 86400 seconds, got ${String(ttl)}`);
+    }
+    expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { scopes: ["bad"] } }), 400, "invalid_request", "invalid scope format: use action:resource:identifier");
+    expectProblem(await call(broker, "PUT", "/v1/admin/apps/app-nope", { token: admin, body: { scopes: ["a:b:c"], token_ttl: 60 } }), 404, "not_found", "app not found");
   });
 
   it("DELETE: soft delete with the broker's empty fields; again → 200; unknown → 404; app auth then 401", async () => {
@@ -119,5 +127,43 @@ describe("POST /v1/app/auth", () => {
     expectProblem(await appAuth("nope-000000000000", a.client_secret), 401, "unauthorized", "Authentication failed");
     expectProblem(await appAuth(a.client_id, ""), 400, "invalid_request", "client_id and client_secret are required");
     expectProblem(await call(broker, "POST", "/v1/app/auth", { body: "{", headers: { "X-Forwarded-For": "malformed-1" } }), 400, "invalid_request", "malformed JSON body");
+  });
+});
+
+describe("store contention, as the real broker answers it (Appendix 3), through the busy hook", () => {
+  it("app auth → 500 authentication error, app launch token → 403 app not found, app register → 500; each succeeds once not busy", async () => {
+    const busy = new Set<string>();
+    const seen: string[] = [];
+    const b = await startDevBroker({
+      busy: (op) => {
+        seen.push(op);
+        return busy.has(op);
+      },
+    });
+    try {
+      const adminToken = b.adminToken();
+      busy.add("app_register");
+      expectProblem(await call(b, "POST", "/v1/admin/apps", { token: adminToken, body: { name: "busy-app", scopes: ["read:data:*"] } }), 500, "internal_error", "failed to register app");
+      expect((await call(b, "GET", "/v1/admin/apps", { token: adminToken })).json.total).toBe(0);
+      busy.clear();
+      const app = (await call(b, "POST", "/v1/admin/apps", { token: adminToken, body: { name: "busy-app", scopes: ["read:data:*"] } })).json;
+      const creds = { client_id: app.client_id, client_secret: app.client_secret };
+
+      busy.add("app_auth");
+      expectProblem(await call(b, "POST", "/v1/app/auth", { body: creds }), 500, "internal_error", "authentication error");
+      busy.clear();
+      const token = (await call(b, "POST", "/v1/app/auth", { body: creds })).json.access_token as string;
+
+      const lt = { agent_name: "x", allowed_scope: ["read:data:x"] };
+      busy.add("app_launch_token");
+      expectProblem(await call(b, "POST", "/v1/app/launch-tokens", { token, body: lt }), 403, "forbidden", "app not found");
+      // The admin route never looks an app up, so contention cannot touch it.
+      expect((await call(b, "POST", "/v1/admin/launch-tokens", { token: adminToken, body: lt })).status).toBe(201);
+      busy.clear();
+      expect((await call(b, "POST", "/v1/app/launch-tokens", { token, body: lt })).status).toBe(201);
+      expect(new Set(seen)).toEqual(new Set(["app_register", "app_auth", "app_launch_token"]));
+    } finally {
+      await b.close();
+    }
   });
 });

@@ -89,6 +89,18 @@ describe("POST /v1/delegate", () => {
     expectProblem(await call(broker, "POST", "/v1/delegate", { body: {} }), 401, "unauthorized", "missing authorization header");
   });
 
+  it("an admin token mints launch tokens for admin scopes, and delegates them: such an agent reads the audit log (Appendix 3)", async () => {
+    const admin = broker.adminToken();
+    const registered = await broker.createAgent({ orchId: "o", taskId: "auditor", scope: ["admin:audit:*"] });
+    expect((await call(broker, "GET", "/v1/audit/events?limit=1", { token: registered.accessToken })).status).toBe(200);
+    const plain = await agent("plain", ["read:data:*"]);
+    const d = await broker.delegate(admin, { delegateTo: plain.agentId, scope: ["admin:audit:*"] });
+    expect(d.delegationChain.map((r) => r.agent)).toEqual(["admin"]);
+    expect(decodePayload(d.accessToken)).toMatchObject({ sub: plain.agentId, scope: ["admin:audit:*"], delegation_chain: [{ agent: "admin" }] });
+    expect((await call(broker, "GET", "/v1/audit/events?limit=1", { token: d.accessToken })).status).toBe(200);
+    expect((await call(broker, "GET", "/v1/audit/events?limit=1", { token: plain.accessToken })).status).toBe(403);
+  });
+
   it("an admin token can delegate admin scope to an agent (chain[0].agent = admin); ttl is clamped, not bounded by the delegator", async () => {
     const b = await startDevBroker({ maxTtl: 500 });
     try {

@@ -64,6 +64,20 @@ describe("POST /v1/admin/auth (B.5.11, D.51)", () => {
     expectProblem(await call(broker, "POST", "/v1/admin/auth", { body: { secret: "correct horse", client_secret: "y" }, headers: xff }), 400, "invalid_request", legacy);
     expectProblem(await call(broker, "POST", "/v1/admin/auth", { body: "{bad", headers: xff }), 400, "invalid_request", "malformed JSON body");
   });
+  it("reads the whole body: trailing data → 400 malformed JSON body; non-string client_id is ignored (Appendix 3)", async () => {
+    // One client IP per request keeps the per-IP rate limit out of the way.
+    let n = 0;
+    const auth = (body: string) => call(broker, "POST", "/v1/admin/auth", { body, headers: { "X-Forwarded-For": `whole-body-${String(n++)}` } });
+    for (const body of ['{"secret":"correct horse"} x', '{"secret":"correct horse"}{}', '{"secret":"correct horse"} {"secret":"x"}']) {
+      expectProblem(await auth(body), 400, "invalid_request", "malformed JSON body");
+    }
+    expect((await auth(' \n{"secret":"correct horse"}\r\n\t ')).status).toBe(200);
+    for (const body of ['{"client_id":5}', '{"client_id":{"a":1},"client_secret":false}', '{"client_id":""}']) {
+      expectProblem(await auth(body), 400, "invalid_request", "secret is required");
+    }
+    expect((await auth('{"secret":"correct horse","client_id":7}')).status).toBe(200);
+    expectProblem(await auth('{"secret":5}'), 400, "invalid_request", "malformed JSON body");
+  });
   it("adminTokenTtl is honoured and clamped", async () => {
     const b = await startDevBroker({ adminTokenTtl: 900, maxTtl: 600 });
     try {

@@ -83,6 +83,23 @@ describe("issued tokens (A.2, B.6)", () => {
   });
 });
 
+describe("no limit on the number of scopes (Appendix 3)", () => {
+  it("250 scopes make a ~9 KB agent token that registers, validates and passes the Bearer routes", async () => {
+    const b = await startDevBroker();
+    try {
+      const scope = Array.from({ length: 250 }, (_, i) => `read:data:customer-${String(i).padStart(4, "0")}`);
+      const a = await b.createAgent({ orchId: "o", taskId: "t", scope });
+      expect(a.accessToken.length).toBeGreaterThan(8 * 1024); // above an 8 KiB cap
+      expect(decodePayload(a.accessToken).scope).toEqual(scope);
+      const v = await call(b, "POST", "/v1/token/validate", { body: { token: a.accessToken } });
+      expect(v.json).toMatchObject({ valid: true, claims: { scope } });
+      expect((await call(b, "POST", "/v1/token/renew", { token: a.accessToken })).status).toBe(200);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe("verification (A.3, D.1) through POST /v1/token/validate", () => {
   it("a forged-by-test but broker-key-signed token is valid (sanity)", async () => {
     expect(await valid(forge(key, HEADER, JSON.stringify(claims())))).toBe(true);
@@ -145,6 +162,38 @@ describe("verification (A.3, D.1) through POST /v1/token/validate", () => {
     const r = await call(broker, "POST", "/v1/token/validate", { body: { token: forge(key, HEADER, JSON.stringify(claims({ extra: "x", aud: ["a"] }))) } });
     expect(r.json.claims.extra).toBeUndefined();
     expect(r.json.claims.aud).toEqual(["a"]);
+  });
+
+  it("integers are read from their literal text as Go does: exp as 1.90000006e9 or 1900000060.0 → invalid; -0 is 0 (Appendix 3)", async () => {
+    const text = (exp: string, nbf = String(NOW)): string => JSON.stringify(claims()).replace(`"exp":${String(NOW + 60)}`, `"exp":${exp}`).replace(`"nbf":${String(NOW)}`, `"nbf":${nbf}`);
+    expect(await valid(forge(key, HEADER, text(String(NOW + 60))))).toBe(true);
+    expect(await valid(forge(key, HEADER, text("1.90000006e9")))).toBe(false);
+    expect(await valid(forge(key, HEADER, text("1900000060.0")))).toBe(false);
+    expect(await valid(forge(key, HEADER, text("1900000060E0")))).toBe(false);
+    expect(await valid(forge(key, HEADER, text(String(NOW + 60), "-0")))).toBe(true);
+  });
+
+  it("claim and header keys fold as Go's decoder folds them (ALG, SUB, U+017F long s, U+212A Kelvin sign); a later duplicate wins", async () => {
+    const p = (o: Record<string, unknown>): string => JSON.stringify(o);
+    const { sub, scope, ...rest } = claims();
+    expect(await valid(forge(key, `{"ALG":"EdDSA","Kid":"${RFC8037_KID}"}`, p({ ...rest, SUB: sub, "\u017fcope": scope })))).toBe(true);
+    const r = await call(broker, "POST", "/v1/token/validate", { body: { token: forge(key, HEADER, p({ ...rest, sub, "\u017fcope": scope, "tas\u212a_id": "kelvin" })) } });
+    expect(r.json.claims.scope).toEqual(scope);
+    expect(r.json.claims.task_id).toBe("kelvin");
+    // Duplicates: Go applies keys in order, so the last one wins, whatever its case.
+    const dup = `{"sub":"first",${p(rest).slice(1, -1)},"scope":["a:b:c"],"SUB":"${String(sub)}"}`;
+    const d = await call(broker, "POST", "/v1/token/validate", { body: { token: forge(key, HEADER, dup) } });
+    expect(d.json.claims.sub).toBe(sub);
+    // null leaves a string claim as it was (Go), rather than emptying it.
+    const withNull = `{${p(rest).slice(1, -1)},"sub":"${String(sub)}","Sub":null,"scope":["a:b:c"]}`;
+    expect(await valid(forge(key, HEADER, withNull))).toBe(true);
+  });
+
+  it("a header or payload nested deeper than Go's limit (10,000) is invalid", async () => {
+    const deep = (n: number): string => "[".repeat(n) + "]".repeat(n);
+    expect(await valid(forge(key, HEADER, JSON.stringify(claims()).replace(/}$/, `,"x":${deep(9999)}}`)))).toBe(true);
+    expect(await valid(forge(key, HEADER, JSON.stringify(claims()).replace(/}$/, `,"x":${deep(10000)}}`)))).toBe(false);
+    expect(await valid(forge(key, HEADER.replace(/}$/, `,"x":${deep(10000)}}`), JSON.stringify(claims())))).toBe(false);
   });
 
   it("a non-canonical last signature character (unused low bits) is accepted, as Go does (A.3.3)", async () => {

@@ -94,6 +94,41 @@ describe("routing (B.1.3, B.3)", () => {
     expect(res.status).toBe(301);
     expect(res.headers.get("location")).toBe("/v1/health?x=1");
   });
+
+  it("redirects as the broker's container image (Go ≤ 1.25) answers them: 301, Location escaped as Go's url.URL writes it (Appendix 3)", async () => {
+    const raw = (method: string, path: string): Promise<{ status: number; location: string | undefined; type: string | undefined; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request(broker.url, { method, path }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, type: res.headers["content-type"], body }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const cases: [string, string][] = [
+      ["//v1/health", "/v1/health"],
+      ["/v1/./health", "/v1/health"],
+      ["/v1/x/../health?a=b&c", "/v1/health?a=b&c"],
+      ["/v1/health/.", "/v1/health"],
+      ["//nope/", "/nope/"],
+      ["/v1/./%E2%82%AC", "/v1/%E2%82%AC"],
+      ["/v1/./a%20b", "/v1/a%20b"],
+      ["/v1/./a%3Fb", "/v1/a%3Fb"],
+      ["/v1/./a%3Cb%3E", "/v1/a%3Cb%3E"],
+      ["/v1/./$&+,:;=@~", "/v1/$&+,:;=@~"],
+    ];
+    for (const [path, location] of cases) {
+      const get = await raw("GET", path);
+      expect([get.status, get.location], path).toEqual([301, location]);
+      expect(get.type).toBe("text/html; charset=utf-8");
+      expect(get.body).toBe(`<a href="${location.replace(/&/g, "&amp;")}">Moved Permanently</a>.\n\n`);
+    }
+    const post = await raw("POST", "//v1/token/validate");
+    expect([post.status, post.location, post.type, post.body]).toEqual([301, "/v1/token/validate", undefined, ""]);
+    const head = await raw("HEAD", "/v1/./health");
+    expect([head.status, head.location, head.type, head.body]).toEqual([301, "/v1/health", "text/html; charset=utf-8", ""]);
+  });
 });
 
 describe("request IDs and headers (B.1.1, B.1.2, D.22, D.49)", () => {
@@ -171,6 +206,27 @@ describe("Go JSON decoding (B.1.4)", () => {
     }
     expectProblem(await call(broker, "POST", "/v1/token/validate", { body: "null" }), 400, "invalid_request", "token field is required");
     expectProblem(await call(broker, "POST", "/v1/token/validate", { body: '{"token":null}' }), 400, "invalid_request", "token field is required");
+  });
+
+  it("keys apply in order (a later duplicate wins, whatever its case); null leaves a string field as it was", async () => {
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: '{"token":"x","Token":"y","token":""}' }), 400, "invalid_request", "token field is required");
+    expect((await call(broker, "POST", "/v1/token/validate", { body: '{"token":"abc","token":null}' })).status).toBe(200);
+    expect((await call(broker, "POST", "/v1/token/validate", { body: '{"token":"\\ud800"}' })).status).toBe(200);
+  });
+
+  it("nesting deeper than Go's limit (10,000) anywhere in the first value → 400, even in an unknown field (Appendix 3)", async () => {
+    const deep = (n: number): string => "[".repeat(n) + "]".repeat(n);
+    // The object itself is level 1: 9,999 more levels are the most Go accepts.
+    expect((await call(broker, "POST", "/v1/token/validate", { body: `{"token":"abc","extra":${deep(9999)}}` })).status).toBe(200);
+    const tooDeep = `{"token":"abc","extra":${deep(10000)}}`;
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: tooDeep }), 400, "invalid_request", "malformed JSON body");
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: deep(10001) }), 400, "invalid_request", "malformed JSON body");
+    const nestedObjects = `{"token":"abc","extra":${'{"a":'.repeat(10000)}1${"}".repeat(10000)}}`;
+    expectProblem(await call(broker, "POST", "/v1/token/validate", { body: nestedObjects }), 400, "invalid_request", "malformed JSON body");
+    expectProblem(await call(broker, "POST", "/v1/revoke", { token: broker.adminToken(), body: tooDeep }), 400, "invalid_request", "malformed JSON body");
+    expectProblem(await call(broker, "POST", "/v1/admin/auth", { body: `{"secret":"s3cret-admin","x":${deep(10000)}}`, headers: { "X-Forwarded-For": "deep" } }), 400, "invalid_request", "malformed JSON body");
+    // What follows the first value is never read, however deep.
+    expect((await call(broker, "POST", "/v1/token/validate", { body: `{"token":"abc"} ${deep(20000)}` })).status).toBe(200);
   });
 
   it("success bodies are JSON with a trailing newline and Go's HTML escaping", async () => {

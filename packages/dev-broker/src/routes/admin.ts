@@ -2,16 +2,21 @@
 import { scopeIsSubset } from "@agentwrit/guard";
 import { ADMIN_SCOPES, secretMatches, type BrokerCore } from "../broker.js";
 import { formatNs, NS_PER_S } from "../clock.js";
-import { decodeBody } from "../go-json.js";
+import { decodeBody, decodeStrict } from "../go-json.js";
 import { writeJson, writeProblem, type RequestContext } from "../http-context.js";
 
 const LEGACY_DETAIL = 'Admin auth format changed. Use {"secret": "..."} instead of client_id/client_secret';
 
-/** `POST /v1/admin/auth`: the admin secret (constant-time digest comparison) → admin token. */
+/**
+ * `POST /v1/admin/auth`: the admin secret (constant-time digest comparison) → admin token. The
+ * whole body must be one JSON value (trailing data is a 400); `client_id` and `client_secret`
+ * count as the legacy shape only when they are non-empty strings (`{"client_id":5}` is "secret
+ * is required").
+ */
 export function adminAuth(b: BrokerCore, ctx: RequestContext): void {
   let req;
   try {
-    req = decodeBody(ctx.body, { secret: "string", client_id: "string", client_secret: "string" });
+    req = decodeStrict(ctx.body, { secret: "string", client_id: "anystring", client_secret: "anystring" });
   } catch {
     writeProblem(ctx, 400, "invalid_request", "malformed JSON body");
     return;
@@ -33,7 +38,7 @@ export function adminAuth(b: BrokerCore, ctx: RequestContext): void {
   }
   const issued = b.issue({ sub: "admin", scope: ADMIN_SCOPES, ttl: b.options.adminTokenTtl });
   b.metrics.inc("agentwrit_admin_auth_total", "success");
-  b.record({ event_type: "admin_auth", detail: "admin authenticated", agent_id: "admin", outcome: "success" });
+  b.record({ event_type: "admin_auth", detail: "admin authenticated", outcome: "success" });
   writeJson(ctx, 200, { access_token: issued.token, expires_in: issued.expiresIn, token_type: "Bearer" });
 }
 
@@ -50,28 +55,34 @@ const LAUNCH_SCHEMA = {
  * is held to its app's ceiling; the app's status is not checked (as in the broker).
  */
 export function createLaunchToken(b: BrokerCore, ctx: RequestContext): void {
+  const sub = ctx.claims?.sub ?? "";
+  // Every 400 on these routes is audited as launch_token_denied (no agent_id, as the broker writes it).
+  const deny = (detail: string): void => {
+    b.record({ event_type: "launch_token_denied", detail: `launch token denied for ${sub}: ${detail}`, outcome: "denied" });
+    writeProblem(ctx, 400, "invalid_request", detail);
+  };
   let req;
   try {
     req = decodeBody(ctx.body, LAUNCH_SCHEMA);
   } catch {
-    writeProblem(ctx, 400, "invalid_request", "malformed JSON body");
+    deny("malformed JSON body");
     return;
   }
   const agentName = req.agent_name ?? "";
   if (agentName === "") {
-    writeProblem(ctx, 400, "invalid_request", "agent_name is required");
+    deny("agent_name is required");
     return;
   }
   const allowed = req.allowed_scope ?? [];
   if (allowed.length === 0) {
-    writeProblem(ctx, 400, "invalid_request", "allowed_scope must not be empty");
+    deny("allowed_scope must not be empty");
     return;
   }
-  const sub = ctx.claims?.sub ?? "";
   let appId: string | undefined;
   if (sub.startsWith("app:")) {
     appId = sub.slice("app:".length);
-    const app = b.apps.get(appId);
+    // Under write contention the broker's app lookup fails, and that reads as "app not found".
+    const app = b.options.busy("app_launch_token") ? undefined : b.apps.get(appId);
     if (app === undefined) {
       writeProblem(ctx, 403, "forbidden", "app not found");
       return;
@@ -103,7 +114,7 @@ export function createLaunchToken(b: BrokerCore, ctx: RequestContext): void {
     consumed: false,
   });
   b.metrics.inc("agentwrit_launch_tokens_created_total");
-  b.record({ event_type: "launch_token_issued", detail: `launch token issued for ${agentName} by ${sub}`, agent_id: sub, outcome: "success" });
+  b.record({ event_type: "launch_token_issued", detail: `launch token issued for ${agentName} by ${sub}`, outcome: "success" });
   writeJson(ctx, 201, {
     launch_token: token,
     expires_at: formatNs(BigInt(now + ttl) * NS_PER_S),

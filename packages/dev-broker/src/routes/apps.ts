@@ -78,11 +78,11 @@ export function registerApp(b: BrokerCore, ctx: RequestContext): void {
     createdAt: now,
     updatedAt: now,
   };
-  if (!b.apps.add(app)) {
+  if (b.options.busy("app_register") || !b.apps.add(app)) {
     writeProblem(ctx, 500, "internal_error", "failed to register app");
     return;
   }
-  b.record({ event_type: "app_registered", detail: `app ${name} registered with scopes [${scopes.join(" ")}]`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_registered", detail: `app ${name} (${app.appId}) registered with scopes [${scopes.join(" ")}]`, outcome: "success" });
   writeJson(ctx, 201, {
     app_id: app.appId,
     name: "",
@@ -112,7 +112,11 @@ export function getApp(b: BrokerCore, ctx: RequestContext): void {
   if (app !== undefined) writeJson(ctx, 200, appJson(app));
 }
 
-/** `PUT /v1/admin/apps/{id}`: scopes are applied before the TTL is checked (half-applied updates possible). */
+/**
+ * `PUT /v1/admin/apps/{id}`: the input is checked (scope format, then `token_ttl`) before the app
+ * is looked up, so an out-of-range TTL on an unknown app is 400 `invalid_ttl`, not 404, and a
+ * refused update changes nothing.
+ */
 export function updateApp(b: BrokerCore, ctx: RequestContext): void {
   let req;
   try {
@@ -122,23 +126,19 @@ export function updateApp(b: BrokerCore, ctx: RequestContext): void {
     return;
   }
   const scopes = req.scopes ?? [];
-  if (scopes.length === 0 && req.token_ttl === undefined) {
+  const ttl = req.token_ttl;
+  if (scopes.length === 0 && ttl === undefined) {
     writeProblem(ctx, 400, "invalid_request", "at least one of scopes or token_ttl must be provided");
     return;
   }
+  if (scopes.length > 0 && scopeFormatError(ctx, scopes)) return;
+  if (ttl !== undefined && ttlError(ctx, ttl)) return;
   const app = findApp(b, ctx);
   if (app === undefined) return;
-  if (scopes.length > 0) {
-    if (scopeFormatError(ctx, scopes)) return;
-    app.scopes = [...scopes];
-    app.updatedAt = b.env.rfc3339();
-  }
-  if (req.token_ttl !== undefined) {
-    if (ttlError(ctx, req.token_ttl)) return;
-    app.tokenTtl = req.token_ttl;
-    app.updatedAt = b.env.rfc3339();
-  }
-  b.record({ event_type: "app_updated", detail: `app ${app.name} updated`, agent_id: "app:" + app.appId, outcome: "success" });
+  if (scopes.length > 0) app.scopes = [...scopes];
+  if (ttl !== undefined) app.tokenTtl = ttl;
+  app.updatedAt = b.env.rfc3339();
+  b.record({ event_type: "app_updated", detail: `app ${app.name} (${app.appId}) updated`, outcome: "success" });
   writeJson(ctx, 200, appJson(app));
 }
 
@@ -149,7 +149,7 @@ export function deregisterApp(b: BrokerCore, ctx: RequestContext): void {
   const now = b.env.rfc3339();
   app.status = "inactive";
   app.updatedAt = now;
-  b.record({ event_type: "app_deregistered", detail: `app ${app.name} deregistered`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_deregistered", detail: `app ${app.name} (${app.appId}) deregistered`, outcome: "success" });
   writeJson(ctx, 200, {
     app_id: app.appId,
     name: "",
@@ -179,6 +179,10 @@ export function appAuth(b: BrokerCore, ctx: RequestContext): void {
     writeProblem(ctx, 400, "invalid_request", "client_id and client_secret are required");
     return;
   }
+  if (b.options.busy("app_auth")) {
+    writeProblem(ctx, 500, "internal_error", "authentication error");
+    return;
+  }
   const app = b.apps.byClientId(clientId);
   const ok = secretMatches(clientSecret, app?.secretDigest ?? DUMMY_DIGEST);
   if (app === undefined || !ok || app.status !== "active") {
@@ -187,6 +191,6 @@ export function appAuth(b: BrokerCore, ctx: RequestContext): void {
     return;
   }
   const issued = b.issue({ sub: "app:" + app.appId, scope: APP_SCOPES, ttl: app.tokenTtl });
-  b.record({ event_type: "app_authenticated", detail: `app ${app.name} authenticated`, agent_id: "app:" + app.appId, outcome: "success" });
+  b.record({ event_type: "app_authenticated", detail: `app ${app.name} (${app.appId}) authenticated`, outcome: "success" });
   writeJson(ctx, 200, { access_token: issued.token, expires_in: issued.expiresIn, token_type: "Bearer", scopes: APP_SCOPES });
 }

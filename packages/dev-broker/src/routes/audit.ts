@@ -44,9 +44,11 @@ export function auditEvents(b: BrokerCore, ctx: RequestContext): void {
   let limit = atoi(q.get("limit"));
   if (limit <= 0) limit = 100;
   const effective = Math.min(limit, 1000);
-  const offset = Math.max(0, atoi(q.get("offset")));
+  // The requested offset is echoed as given (-3 stays -3); paging starts at 0 when it is negative.
+  const offset = atoi(q.get("offset"));
+  const from = Math.max(0, offset);
   writeJson(ctx, 200, {
-    events: matches.slice(offset, offset + effective).map(auditEventJson),
+    events: matches.slice(from, from + effective).map(auditEventJson),
     total: matches.length,
     offset,
     limit,

@@ -44,6 +44,8 @@ export async function delegate(b: BrokerCore, ctx: RequestContext): Promise<void
       task_id: c.task_id,
       orch_id: c.orch_id,
       outcome: "denied",
+      // The depth the refused delegation would have had.
+      deleg_depth: chain.length + 1,
     });
     writeProblem(ctx, 403, "scope_violation", "delegated scope exceeds delegator scope");
     return;
@@ -69,8 +71,9 @@ export async function delegate(b: BrokerCore, ctx: RequestContext): Promise<void
   });
   b.record({
     event_type: "delegation_created",
-    detail: `delegated [${scope.join(" ")}] to ${delegateTo}`,
-    agent_id: c.sub,
+    detail: `${c.sub} delegated [${scope.join(" ")}] to ${delegateTo}`,
+    // The broker records the delegate, not the delegator, as the event's agent_id.
+    agent_id: delegateTo,
     task_id: c.task_id,
     orch_id: c.orch_id,
     outcome: "success",

@@ -2,7 +2,10 @@
 import type { BrokerCore } from "../broker.js";
 import { writeJson, writeNoContent, writeProblem, type RequestContext } from "../http-context.js";
 
-/** `POST /v1/token/renew`: revokes the predecessor first, then reissues with the original TTL. */
+/**
+ * `POST /v1/token/renew`: revokes the predecessor first, then reissues with the original TTL.
+ * That revocation is not counted in `agentwrit_tokens_revoked_total` (as in the broker).
+ */
 export function renew(b: BrokerCore, ctx: RequestContext): void {
   const token = ctx.token ?? "";
   const c = ctx.claims;
@@ -16,7 +19,7 @@ export function renew(b: BrokerCore, ctx: RequestContext): void {
     writeProblem(ctx, 401, "unauthorized", "token renewal failed");
     return;
   }
-  b.metrics.inc("agentwrit_tokens_revoked_total", "token");
+  // The predecessor's revocation is not counted in tokens_revoked_total: only explicit ones are.
   b.metrics.inc("agentwrit_tokens_issued_total", issued.claims.scope?.[0] ?? "");
   b.record({
     event_type: "token_renewed",

@@ -23,6 +23,7 @@ export function revoke(b: BrokerCore, ctx: RequestContext): void {
     return;
   }
   b.revoke(level, target);
-  b.record({ event_type: "token_revoked", detail: `revoked level=${level} target=${target}`, agent_id: ctx.claims?.sub, outcome: "success" });
+  // The broker records the revocation target as the event's agent_id, whatever the level.
+  b.record({ event_type: "token_revoked", detail: `revoked level=${level} target=${target} by ${ctx.claims?.sub ?? ""}`, agent_id: target, outcome: "success" });
   writeJson(ctx, 200, { revoked: true, level, target, count: 1 });
 }
