@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   {
-    ignores: ["**/dist/**", "**/node_modules/**", "**/.venv/**", "**/coverage/**", "bench/results*.json"],
+    ignores: ["**/dist/**", "**/node_modules/**", "**/.venv/**", "**/coverage/**", "bench/results*.json", "test/docs/.snippets/**"],
   },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
