@@ -206,7 +206,7 @@ describe("Agent (C.3)", () => {
       }
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-      const up = await fetch(broker.url + (req.url ?? "/"), { method: req.method, headers, ...(forwarded === "" ? {} : { body: forwarded }) });
+      const up = await fetch(broker.url + (req.url ?? "/"), { method: req.method ?? "GET", headers, ...(forwarded === "" ? {} : { body: forwarded }) });
       res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/json" });
       res.end(await up.text());
     });
