@@ -139,7 +139,9 @@ export class AgentWritApp {
    * One launch token, in this app's queue. "app not found" is retried with backoff; a 401 (the
    * app token was revoked or expired early) authenticates once more.
    */
-  #launchToken(body: Readonly<Record<string, unknown>>): Promise<string> {
+  async #launchToken(body: Readonly<Record<string, unknown>>): Promise<string> {
+    // Concurrent callers join one authentication (and share its failure) before queueing.
+    await this.#appToken();
     return this.#launchQueue.run(async () => {
       for (let reauthenticated = false; ; reauthenticated = true) {
         const appToken = await this.#appToken();
