@@ -12,6 +12,14 @@ export interface SentRequest {
   readonly status: number;
 }
 
+function parseOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /** A `fetch` that records every request before passing it to the global fetch. */
 export function recordingFetch(): { readonly fetch: FetchFn; readonly sent: SentRequest[]; paths(): string[] } {
   const sent: SentRequest[] = [];
@@ -23,7 +31,7 @@ export function recordingFetch(): { readonly fetch: FetchFn; readonly sent: Sent
       method: req.method,
       path: new URL(req.url).pathname,
       bearer: req.headers.get("authorization")?.startsWith("Bearer ") ?? false,
-      body: text === "" ? undefined : JSON.parse(text),
+      body: text === "" ? undefined : parseOrText(text),
       status: res.status,
     });
     return res;
