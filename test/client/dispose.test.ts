@@ -23,7 +23,7 @@ const dead = async (token: string) => !(await validate(broker.url, token)).valid
 
 describe("await using", () => {
   it("releases at the end of the block", async () => {
-    let token = "";
+    let token: string;
     {
       await using agent = await client.createAgent(options);
       token = agent.accessToken;
