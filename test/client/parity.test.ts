@@ -172,6 +172,8 @@ describe("createAgent input checks (nothing is consumed for a request the broker
     [{ maxTtl: 0 }, /maxTtl/],
     [{ maxTtl: 1.5 }, /maxTtl/],
     [{ label: "" }, /label/],
+    [{ allowedOrigins: ["https://api.example/v1"] }, /allowedOrigins/],
+    [{ renewBeforeSeconds: -1 }, /renewBeforeSeconds/],
   ])("refuses %j", async (bad, message) => {
     const rec = recordingFetch();
     const client = new AgentWritApp({ brokerUrl: broker.url, clientId: app.clientId, clientSecret: app.clientSecret, fetch: rec.fetch });

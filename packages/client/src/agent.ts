@@ -32,6 +32,19 @@ export interface AgentFetchOptions {
   readonly renewBeforeSeconds?: number;
 }
 
+/**
+ * Checks the fetch options (before any request, so that a mistake costs no launch token) and
+ * returns the normalised origins.
+ */
+export function checkFetchOptions(options: AgentFetchOptions): ReadonlySet<string> {
+  const renewBefore = options.renewBeforeSeconds;
+  if (renewBefore !== undefined && (typeof renewBefore !== "number" || !Number.isFinite(renewBefore) || renewBefore < 0)) {
+    throw new AgentWritError("renewBeforeSeconds must be a number of seconds ≥ 0");
+  }
+  if (options.stepUp !== undefined && typeof options.stepUp !== "function") throw new AgentWritError("stepUp must be a function (a StepUpPolicy)");
+  return normalizeOrigins(options.allowedOrigins ?? []);
+}
+
 /** What the registration produced; internal to this package. */
 export interface AgentInit {
   readonly conn: BrokerConnection;
@@ -71,11 +84,8 @@ export class Agent {
 
   /** Agents come from `app.createAgent` or `registerAgent`. */
   constructor(init: AgentInit) {
+    const origins = checkFetchOptions(init.fetchOptions);
     const renewBefore = init.fetchOptions.renewBeforeSeconds;
-    if (renewBefore !== undefined && (!Number.isFinite(renewBefore) || renewBefore < 0)) {
-      throw new AgentWritError("renewBeforeSeconds must be a number of seconds ≥ 0");
-    }
-    const origins = normalizeOrigins(init.fetchOptions.allowedOrigins ?? []);
     this.agentId = init.agentId;
     this.orchId = init.orchId;
     this.taskId = init.taskId;

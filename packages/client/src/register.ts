@@ -3,7 +3,7 @@
  * signature over the hex-decoded nonce, `POST /v1/register`.
  */
 import { isValidScope } from "@agentwrit/guard";
-import { Agent, type AgentFetchOptions } from "./agent.js";
+import { Agent, checkFetchOptions, type AgentFetchOptions } from "./agent.js";
 import { publicKeyBase64, resolveAgentKey, signNonce, type AgentKey } from "./crypto.js";
 import { AgentWritError } from "./errors.js";
 import { BrokerConnection, intField, objectBody, stringField, type BrokerOptions } from "./http.js";
@@ -31,7 +31,8 @@ const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 /**
  * Refuses what the broker could only refuse after consuming the nonce and launch token (an
- * invalid SPIFFE segment is a 500 there) or never grant (a malformed or empty scope).
+ * invalid SPIFFE segment is a 500 there) or never grant (a malformed or empty scope), and fetch
+ * options that could not be used: all before any request.
  */
 export function checkAgentRequest(request: AgentRequest): void {
   for (const [name, value] of [["orchId", request.orchId], ["taskId", request.taskId]] as const) {
@@ -43,6 +44,7 @@ export function checkAgentRequest(request: AgentRequest): void {
   for (const s of request.scope) {
     if (!isValidScope(s)) throw new AgentWritError(`scope ${JSON.stringify(s)} is not action:resource:identifier with three non-empty parts`);
   }
+  checkFetchOptions(request);
 }
 
 const CHALLENGE = "/v1/challenge";
