@@ -122,13 +122,17 @@ export class Agent {
   }
 
   /**
-   * `POST /v1/token/release`, then the release of every step-up grant. A second call does nothing.
+   * `POST /v1/token/release`, and the release of every step-up grant (even when the agent's own
+   * release fails). A second call does nothing.
    * A 401 (the token already expired) throws `AuthenticationError` and leaves `released` false, as
    * in the Python SDK; `await using` and `app.withAgent` treat that as released.
    */
   async release(): Promise<void> {
-    await this.#live.release();
-    await this.#releaseGrants();
+    try {
+      await this.#live.release();
+    } finally {
+      await this.#releaseGrants();
+    }
   }
 
   /** `POST /v1/delegate`: a token for the agent `to`, with `scope` ⊆ this agent's scope. */
@@ -202,7 +206,6 @@ export class Agent {
     } catch (e) {
       if (!(e instanceof AuthenticationError) || this.#live.released) throw e;
       this.#live.markReleased();
-      await this.#releaseGrants();
     }
   }
 
