@@ -26,15 +26,15 @@ export default tseslint.config(
     },
   },
   {
-    // The core must stay runtime-neutral: no Node built-ins, no frameworks, no environment, no console.
-    files: ["packages/core/src/**/*.ts"],
+    // The core and the client must stay runtime-neutral: no Node built-ins, no frameworks, no environment, no console.
+    files: ["packages/core/src/**/*.ts", "packages/client/src/**/*.ts"],
     rules: {
       "no-restricted-imports": [
         "error",
         {
           patterns: [
-            { group: ["node:*"], message: "core is runtime-neutral: use Web APIs" },
-            { group: ["express", "fastify", "hono", "hono/*", "@modelcontextprotocol/*"], message: "core knows no framework" },
+            { group: ["node:*"], message: "core and client are runtime-neutral: use Web APIs" },
+            { group: ["express", "fastify", "hono", "hono/*", "@modelcontextprotocol/*"], message: "core and client know no framework" },
           ],
         },
       ],

@@ -1,6 +1,7 @@
 /**
  * Runtime neutrality, proven by running it: the core and the Hono adapter, bundled for Web APIs,
- * give the same answers on Node, Bun, Deno and workerd (the Cloudflare Workers runtime).
+ * give the same answers on Node, Bun, Deno and workerd (the Cloudflare Workers runtime); so does
+ * the agent side (@agentwrit/client) against a real dev broker and a guarded API on 127.0.0.1.
  * The runtimes come from npm (test/package.json). Missing locally: one skip line; in CI: a failure.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -9,12 +10,18 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startDevBroker, type DevBroker } from "@agentwrit/dev-broker";
 import { computeChainHash, delegationSigningInput, type DelegationRecord } from "@agentwrit/guard";
+import { agentwritGuard, requireScope, type AgentWritEnv } from "@agentwrit/guard-hono";
+import { serve, type ServerType } from "@hono/node-server";
 import { build } from "esbuild";
+import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { answer, standIn, type StandIn } from "../support/servers.js";
 import { b64url, claims, makeKey, mint, nowSec, signJws } from "../support/tokens.js";
-import { check, type CheckInput } from "./fixtures/check.js";
+import { checkAll, type AllInput } from "./fixtures/all.js";
+import type { CheckInput } from "./fixtures/check.js";
+import type { ClientCheckInput } from "./fixtures/client-check.js";
 
 const here = new URL(".", import.meta.url).pathname;
 const bin = (name: string): string => join(here, "../node_modules/.bin", name);
@@ -29,6 +36,26 @@ let dir = "";
 let broker: StandIn;
 let input: CheckInput;
 let expected: Record<string, unknown>;
+/** For the client check: a real dev broker, a guarded API, and an origin the token must never reach. */
+let devBroker: DevBroker;
+let api: ServerType;
+let other: ServerType;
+const otherSawAuthorization: string[] = [];
+const clientInputs = new Map<string, ClientCheckInput>();
+const inputFor = (runtime: string): AllInput => ({ ...input, client: clientInputs.get(runtime)! });
+
+function listenHono(app: Hono<AgentWritEnv>): Promise<{ server: ServerType; url: string }> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => resolve({ server, url: `http://127.0.0.1:${String(info.port)}` }));
+  });
+}
+
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
 
 async function bundle(entry: string, out: string): Promise<string> {
   const outfile = join(dir, out);
@@ -139,10 +166,32 @@ beforeAll(async () => {
     chain,
     brokerUrl: broker.url,
   };
-  expected = await check(input);
+  devBroker = await startDevBroker();
+  const otherApp = new Hono<AgentWritEnv>();
+  otherApp.all("*", (c) => {
+    otherSawAuthorization.push(c.req.header("authorization") ?? "");
+    return c.text("elsewhere");
+  });
+  const otherServer = await listenHono(otherApp);
+  other = otherServer.server;
+  const apiApp = new Hono<AgentWritEnv>();
+  apiApp.get("/to-other", (c) => c.redirect(otherServer.url + "/stolen", 302));
+  apiApp.use("*", agentwritGuard({ brokerUrl: devBroker.url, publicKey: devBroker.publicKeyPem }));
+  apiApp.get("/customers/:id", requireScope("read:data:customer-{id}"), (c) => c.json({ agent: c.var.agentwrit.agentId }));
+  const apiServer = await listenHono(apiApp);
+  api = apiServer.server;
+  // One app per runtime: app authentication is rate-limited per client id.
+  for (const runtime of ["node", ...runtimes]) {
+    const registered = await devBroker.registerApp({ name: `runtime-${runtime}`, scopes: ["read:data:*"] });
+    clientInputs.set(runtime, { brokerUrl: devBroker.url, clientId: registered.clientId, clientSecret: registered.clientSecret, apiUrl: apiServer.url });
+  }
+  expected = await checkAll(inputFor("node"));
 }, 60_000);
 
 afterAll(async () => {
+  await closeServer(api);
+  await closeServer(other);
+  await devBroker.close();
   await broker.close();
   if (dir !== "") rmSync(dir, { recursive: true, force: true });
 });
@@ -159,14 +208,30 @@ describe.skipIf(skip)("the same answers on every runtime", () => {
       broker: "accepted:broker",
     });
     expect((expected.hono as string[]).map((s) => s.slice(0, 3))).toEqual(["200", "403", "401", "400"]);
+    expect(expected.client).toEqual({
+      health: "ok",
+      agent: { idShape: true, scope: ["read:data:customer-42"], expiresIn: 120 },
+      validate: { valid: true, sub: true, scope: ["read:data:customer-42"] },
+      fetch: [200, 403, 302],
+      otherOrigin: "AgentWritError",
+      renewed: true,
+      delegated: { sub: true, chain: 1, expiresIn: 60 },
+      overCeiling: "AuthorizationError 403 forbidden",
+      withAgent: { status: 200, releasedAfter: true },
+      afterRelease: [true, 401],
+      challenge: { error: "insufficient_scope", scope: ["a:b:c", "d:e:f"] },
+    });
+    expect(otherSawAuthorization).toEqual([]);
   });
 
   it.each(["bun", "deno"] as const)("%s", async (runtime) => {
     const file = await bundle("cli-entry.ts", `${runtime}.mjs`);
-    const args = runtime === "bun" ? ["run", file, JSON.stringify(input)] : ["run", "--quiet", "--no-prompt", "--allow-net=127.0.0.1", file, JSON.stringify(input)];
+    const json = JSON.stringify(inputFor(runtime));
+    const args = runtime === "bun" ? ["run", file, json] : ["run", "--quiet", "--no-prompt", "--allow-net=127.0.0.1", file, json];
     const r = await run(bin(runtime), args);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}")).toEqual(expected);
+    expect(otherSawAuthorization).toEqual([]);
   }, 90_000);
 
   it("workerd (Cloudflare Workers)", async () => {
@@ -177,12 +242,14 @@ describe.skipIf(skip)("the same answers on every runtime", () => {
       config,
       `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
+  services = [(name = "main", worker = .worker), (name = "loopback", network = (allow = ["local"]))],
   sockets = [(name = "http", address = "127.0.0.1:${String(port)}", http = (), service = "main")],
 );
 const worker :Workerd.Worker = (
   modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
   compatibilityDate = "2025-09-01",
+  # The client check reaches the dev broker and the API on 127.0.0.1 (nothing else).
+  globalOutbound = "loopback",
 );
 `,
     );
@@ -190,7 +257,8 @@ const worker :Workerd.Worker = (
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     try {
-      const { brokerUrl: _ignored, ...workerInput } = input; // a worker reaches no private address
+      // The core's online check stays out (its broker stand-in is checked on the other runtimes).
+      const { brokerUrl: _ignored, ...workerInput } = inputFor("workerd");
       let result: unknown;
       for (let attempt = 0; attempt < 100 && result === undefined; attempt++) {
         try {
@@ -202,6 +270,7 @@ const worker :Workerd.Worker = (
       }
       const { broker: _b, ...withoutBroker } = expected;
       expect(result, stderr).toEqual(withoutBroker);
+      expect(otherSawAuthorization).toEqual([]);
     } finally {
       const exited = new Promise((r) => child.once("exit", r));
       killGroup(child);

@@ -33,7 +33,7 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
     log(`AgentWrit demo`);
     log(`  dev broker  ${broker.url} (kid ${broker.kid.slice(0, 8)}…; app "orders", ceiling read:data:* write:data:* read:reports:*)`);
     log(`  orders API  ${apiUrl} (Express, hybrid guard: local Ed25519 check + broker validation)`);
-    log(`  the agent's task: customer 42, order 7`);
+    log(`  the agent (@agentwrit/client): task confirm-order-7, customer 42 and order 7 only`);
     log("");
     const steps = await runOrderWorker({
       brokerUrl: broker.url,

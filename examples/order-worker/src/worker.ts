@@ -1,15 +1,17 @@
 /**
- * The agent side, as an AI agent's runtime would do it: plain `fetch` against the broker's HTTP
- * API and the order API, Ed25519 from `node:crypto`, nothing from this repository.
+ * The agent side, told step by step with `@agentwrit/client`: an agent created for one task,
+ * its claims as the broker validates them, its own customer and order, refusals on everything
+ * else, release, and the dead token.
  *
- * 1. `POST /v1/app/auth` with the app's client credentials → an app token;
- * 2. `POST /v1/app/launch-tokens` → a single-use launch token for exactly the scopes the task needs;
- * 3. `GET /v1/challenge` → a nonce; the agent signs the hex-decoded nonce with a fresh Ed25519 key;
- * 4. `POST /v1/register` → the agent's SPIFFE ID and its short-lived agent token;
- * 5. the order API, with `Authorization: Bearer <agent token>`;
- * 6. `POST /v1/token/release` when the task is done, after which the token is refused everywhere.
+ * 1. `app.createAgent` — the client authenticates the app (`POST /v1/app/auth`), gets a
+ *    single-use launch token for exactly this task's scopes, signs the broker's challenge nonce
+ *    with a fresh Ed25519 key and registers (`/v1/challenge`, `/v1/register`);
+ * 2. `app.validate` — the broker's view of the token: its claims, printed (never the token);
+ * 3. `agent.fetch` — the order API with the token, which goes to the API's origin and nowhere else:
+ *    its own customer and order (200), another customer and another order (403);
+ * 4. `agent.release()` — the broker revokes the token: validate says it is dead, the API refuses it (401).
  */
-import { generateKeyPairSync, sign } from "node:crypto";
+import { AgentWritApp, ProblemResponseError, type Agent, type FetchFn } from "@agentwrit/client";
 
 export interface OrderWorkerOptions {
   /** The AgentWrit broker, e.g. `http://127.0.0.1:8080`. */
@@ -25,150 +27,145 @@ export interface OrderWorkerOptions {
   /** Ids the agent must be refused (default: the next number, or `<id>-other`). */
   readonly otherCustomerId?: string;
   readonly otherOrderId?: string;
-  /** Receives one line per step (never a token). */
+  /** Receives one line per step and per HTTP exchange (never a token). */
   readonly log?: (line: string) => void;
 }
 
-/** One HTTP exchange and whether it came out as expected. */
-export interface WorkerStep {
-  readonly name: string;
-  readonly method: "GET" | "POST";
-  /** Where it went: `broker` or `api`, and the path. */
+/** One HTTP exchange the step made, to the broker or to the API. */
+export interface Exchange {
   readonly target: "broker" | "api";
+  readonly method: string;
   readonly path: string;
-  readonly expected: number;
-  /** The HTTP status received (0 when the request itself failed). */
-  readonly actual: number;
-  readonly ok: boolean;
-  /** What came back, in a few words (an id, an error code; never a token). */
-  readonly detail: string;
+  /** The HTTP status (0 when the request itself failed). */
+  readonly status: number;
 }
 
-type Json = Record<string, unknown>;
+/** One step of the story and whether it came out as expected. */
+export interface WorkerStep {
+  readonly name: string;
+  /** What the step expects: an HTTP status ("200") or an outcome ("valid", "dead"). */
+  readonly expected: string;
+  readonly actual: string;
+  readonly ok: boolean;
+  /** What came back, in a few words (an id, claims, an error code; never a token). */
+  readonly detail: string;
+  readonly exchanges: readonly Exchange[];
+}
 
 const other = (id: string): string => (/^\d+$/.test(id) ? String(Number(id) + 1) : `${id}-other`);
-const stdBase64 = (b64url: string): string => Buffer.from(b64url, "base64url").toString("base64");
 
 /** The first 8 hex characters of the token's `jti`: enough to follow it in a log, useless to an attacker. */
 export function tokenFingerprint(token: string): string {
   try {
-    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Json;
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
     return typeof claims.jti === "string" ? `jti ${claims.jti.slice(0, 8)}…` : "jti ?";
   } catch {
     return "jti ?";
   }
 }
 
-/** `✓ 200 (expected 200)  GET  api /customers/42  read its customer: Ada Example`. */
+/** `✓      200  read its customer: Ada Example`; a failed step also says what was expected. */
 export function formatStep(s: WorkerStep): string {
-  const status = `${s.ok ? "✓" : "✗"} ${String(s.actual).padStart(3)} (expected ${s.expected})`;
-  return `${status}  ${s.method.padEnd(4)} ${s.target.padEnd(6)} ${s.path.padEnd(24)} ${s.name}${s.detail === "" ? "" : ": " + s.detail}`;
+  const outcome = `${s.actual.padStart(8)}${s.ok ? "" : ` (expected ${s.expected})`}`;
+  return `${s.ok ? "✓" : "✗"} ${outcome}  ${s.name}${s.detail === "" ? "" : ": " + s.detail}`;
 }
 
-/** Why a request was refused, from the guard's problem+json (`code`) or the broker's (`error_code`, `detail`). */
-function refusal(res: Response, body: Json): string {
-  const scope = /scope="([^"]*)"/.exec(res.headers.get("www-authenticate") ?? "")?.[1];
-  const parts = [body.code ?? body.error_code, scope === undefined ? undefined : `missing ${scope}`];
-  if (body.code === undefined) parts.push(body.detail);
-  return parts.filter((x): x is string => typeof x === "string" && x !== "").join(", ");
+/** `POST broker /v1/app/auth → 200`. */
+export function formatExchange(x: Exchange): string {
+  return `${x.method.padEnd(4)} ${x.target.padEnd(6)} ${x.path} → ${String(x.status)}`;
 }
+
+/** Why a request was refused, from the guard's problem+json (`code`) and challenge (`scope`). */
+async function refusal(res: Response): Promise<string> {
+  const scope = /scope="([^"]*)"/.exec(res.headers.get("www-authenticate") ?? "")?.[1];
+  let code: unknown;
+  try {
+    code = ((await res.json()) as { code?: unknown }).code;
+  } catch {
+    code = undefined;
+  }
+  return [code, scope === undefined ? undefined : `missing ${scope}`].filter((x): x is string => typeof x === "string" && x !== "").join(", ");
+}
+
+const describeError = (e: unknown): { actual: string; detail: string } =>
+  e instanceof ProblemResponseError
+    ? { actual: String(e.status), detail: `${e.errorCode ?? e.name}: ${e.problem.detail}` }
+    : { actual: "error", detail: e instanceof Error ? e.message : String(e) };
 
 /**
- * Runs the task and returns every step. It stops early (with the failed step last) when a broker
- * step does not succeed, since nothing after it could run.
+ * Runs the task and returns every step. It stops early (with the failed step last) when the agent
+ * cannot be created, since nothing after it could run.
  */
 export async function runOrderWorker(options: OrderWorkerOptions): Promise<WorkerStep[]> {
-  const { brokerUrl, apiUrl, customerId, orderId } = options;
+  const { customerId, orderId } = options;
+  const apiOrigin = new URL(options.apiUrl).origin;
   const steps: WorkerStep[] = [];
-  const scope = [`read:data:customer-${customerId}`, `write:data:order-${orderId}`];
+  let exchanges: Exchange[] = [];
 
-  async function step(
-    name: string,
-    target: "broker" | "api",
-    method: "GET" | "POST",
-    path: string,
-    expected: number,
-    init: { token?: string; body?: Json },
-    describe: (body: Json) => string = () => "",
-  ): Promise<Json | undefined> {
-    const headers: Record<string, string> = {};
-    if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;
-    if (init.body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch((target === "broker" ? brokerUrl : apiUrl).replace(/\/+$/, "") + path, {
-      method,
-      headers,
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-    });
-    const text = await res.text();
-    let body: Json = {};
+  // Every HTTP exchange of the client (broker and API alike) is recorded for the story.
+  const recording: FetchFn = async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const x = { target: url.origin === apiOrigin ? "api" : "broker", method: init?.method ?? "GET", path: url.pathname } as const;
     try {
-      body = text === "" ? {} : (JSON.parse(text) as Json);
-    } catch {
-      // not JSON: no detail
+      const res = await fetch(input, init);
+      exchanges.push({ ...x, status: res.status });
+      return res;
+    } catch (e) {
+      exchanges.push({ ...x, status: 0 });
+      throw e;
     }
-    const ok = res.status === expected;
-    const detail = res.ok ? describe(body) : refusal(res, body);
-    const s: WorkerStep = { name, method, target, path, expected, actual: res.status, ok, detail };
+  };
+  const step = (name: string, expected: string, actual: string, detail: string): boolean => {
+    const s: WorkerStep = { name, expected, actual, ok: actual === expected, detail, exchanges };
+    exchanges = [];
     steps.push(s);
     options.log?.(formatStep(s));
-    return ok ? body : undefined;
+    for (const x of s.exchanges) options.log?.(`      ${formatExchange(x)}`);
+    return s.ok;
+  };
+  const call = async (agent: Agent, name: string, expected: number, method: "GET" | "POST", path: string, describe: (body: Record<string, unknown>) => string) => {
+    const res = await agent.fetch(options.apiUrl.replace(/\/+$/, "") + path, { method });
+    const detail = res.ok ? describe((await res.json()) as Record<string, unknown>) : await refusal(res);
+    return step(name, String(expected), String(res.status), detail);
+  };
+
+  const app = new AgentWritApp({ brokerUrl: options.brokerUrl, clientId: options.clientId, clientSecret: options.clientSecret, fetch: recording });
+  const scope = [`read:data:customer-${customerId}`, `write:data:order-${orderId}`];
+
+  // 1. An agent for exactly this task: its own customer and its own order. `await using` releases
+  //    it however this function ends; the story releases it itself (step 4), which makes that a no-op.
+  let created: Agent;
+  try {
+    created = await app.createAgent({ orchId: "orders", taskId: `confirm-order-${orderId}`.replace(/[^A-Za-z0-9._-]/g, "_"), scope, allowedOrigins: [apiOrigin] });
+  } catch (e) {
+    const { actual, detail } = describeError(e);
+    step("create the agent", "agent", actual, detail);
+    return steps;
   }
+  await using agent = created;
+  step("create the agent", "agent", "agent", `${agent.agentId} (${tokenFingerprint(agent.accessToken)}, expires in ${String(agent.expiresIn)} s)`);
 
-  // The app authenticates; its token can only mint launch tokens within the app's scope ceiling.
-  const app = await step("app authenticates", "broker", "POST", "/v1/app/auth", 200, {
-    body: { client_id: options.clientId, client_secret: options.clientSecret },
-  });
-  if (app === undefined) return steps;
-  const launch = await step(
-    "launch token for this task",
-    "broker",
-    "POST",
-    "/v1/app/launch-tokens",
-    201,
-    { token: String(app.access_token), body: { agent_name: "order-worker", allowed_scope: scope, max_ttl: 300, single_use: true } },
-    () => scope.join(" "),
+  // 2. What the broker says about the token.
+  const v = await app.validate(agent.accessToken);
+  step(
+    "validate and print the claims",
+    "valid",
+    v.valid ? "valid" : "invalid",
+    v.valid ? `sub ${v.claims.sub}; scope ${v.claims.scope.join(" ")}; task ${v.claims.task_id ?? "-"}; orch ${v.claims.orch_id ?? "-"}; expires in ${String(v.claims.exp - Math.floor(Date.now() / 1000))} s` : v.error,
   );
-  if (launch === undefined) return steps;
 
-  // The agent proves possession of a fresh Ed25519 key by signing the broker's nonce.
-  const challenge = await step("challenge nonce", "broker", "GET", "/v1/challenge", 200, {});
-  if (challenge === undefined) return steps;
-  const nonce = String(challenge.nonce);
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const registered = await step(
-    "agent registers",
-    "broker",
-    "POST",
-    "/v1/register",
-    200,
-    {
-      body: {
-        launch_token: launch.launch_token,
-        nonce,
-        public_key: stdBase64(String(publicKey.export({ format: "jwk" }).x)),
-        signature: sign(null, Buffer.from(nonce, "hex"), privateKey).toString("base64"),
-        orch_id: "orders",
-        task_id: `confirm-order-${orderId}`.replace(/[^A-Za-z0-9._-]/g, "_"),
-        requested_scope: scope,
-      },
-    },
-    (b) => `${String(b.agent_id)} (${tokenFingerprint(String(b.access_token))}, expires in ${String(b.expires_in)} s)`,
-  );
-  if (registered === undefined) return steps;
-  const token = String(registered.access_token);
-
-  // The task, with the agent token: its own customer and order, and nothing else.
+  // 3. The task: its own customer and order, and nothing else.
   const enc = encodeURIComponent;
-  const otherCustomer = options.otherCustomerId ?? other(customerId);
-  const otherOrder = options.otherOrderId ?? other(orderId);
-  await step("read its customer", "api", "GET", `/customers/${enc(customerId)}`, 200, { token }, (b) => String(b.name));
-  await step("confirm its order", "api", "POST", `/orders/${enc(orderId)}/confirm`, 200, { token }, (b) => String(b.status));
-  await step("read another customer", "api", "GET", `/customers/${enc(otherCustomer)}`, 403, { token });
-  await step("confirm another order", "api", "POST", `/orders/${enc(otherOrder)}/confirm`, 403, { token });
-  await step("read the admin report", "api", "GET", "/admin/report", 403, { token });
+  await call(agent, "read its customer", 200, "GET", `/customers/${enc(customerId)}`, (b) => String(b.name));
+  await call(agent, "write its order", 200, "POST", `/orders/${enc(orderId)}/confirm`, (b) => String(b.status));
+  await call(agent, "blocked on another customer", 403, "GET", `/customers/${enc(options.otherCustomerId ?? other(customerId))}`, () => "");
+  await call(agent, "blocked on another order", 403, "POST", `/orders/${enc(options.otherOrderId ?? other(orderId))}/confirm`, () => "");
 
-  // Done: the agent gives its token back, and the API refuses it from the next request on.
-  await step("release the token", "broker", "POST", "/v1/token/release", 204, { token });
-  await step("reuse the released token", "api", "GET", `/customers/${enc(customerId)}`, 401, { token });
+  // 4. Done: the agent gives its token back; the broker and the API refuse it from then on.
+  await agent.release();
+  step("release", "released", agent.released ? "released" : "not released", "");
+  const dead = await app.validate(agent.accessToken);
+  step("the token is dead", "dead", dead.valid ? "valid" : "dead", dead.valid ? "" : dead.error);
+  await call(agent, "the API refuses it", 401, "GET", `/customers/${enc(customerId)}`, () => "");
   return steps;
 }

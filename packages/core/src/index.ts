@@ -50,6 +50,7 @@ export {
   PROBLEM_TYPE_PREFIX,
   type ProblemDetails,
 } from "./challenge.js";
+export { parseWwwAuthenticate, parseBearerChallenge, MAX_CHALLENGE_HEADER_LENGTH, type ParsedChallenge, type BearerChallenge } from "./challenge-parse.js";
 export {
   GUARD_ENV_VARS,
   optionsFromEnv,

@@ -1,12 +1,14 @@
 /**
- * Programmatic helpers that drive the broker over its own HTTP API (global `fetch`), so tests
- * exercise exactly the code paths a real client does. Admin calls use an admin token minted
- * in-process, which keeps `POST /v1/admin/auth`'s rate limit free for the tests themselves.
+ * Programmatic helpers that drive the broker over its own HTTP API, so tests exercise exactly the
+ * code paths a real client does. Where they act as an agent (registration, delegate, renew,
+ * release) they go through `@agentwrit/client`, the repository's one agent side; admin calls use
+ * an admin token minted in-process, which keeps `POST /v1/admin/auth`'s rate limit free for the
+ * tests themselves.
  */
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { KeyObject } from "node:crypto";
+import { delegateToken, ProblemResponseError, registerAgent, releaseToken, renewToken } from "@agentwrit/client";
 import type { DelegationRecord } from "@agentwrit/guard";
 import { ADMIN_SCOPES, type BrokerCore } from "./broker.js";
-import { ed25519Sign } from "./keys.js";
 import type { RevocationLevel } from "./revocation.js";
 
 /** A non-2xx answer from the broker. */
@@ -128,28 +130,17 @@ export class BrokerClient {
       body: { agent_name: `${o.orchId}/${o.taskId}`, allowed_scope: o.scope, max_ttl: o.ttl ?? 300, single_use: true },
       expect: 201,
     });
-    const ch = await this.call("GET", "/v1/challenge", { expect: 200 });
-    const nonce = String(ch.nonce);
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    const jwk = publicKey.export({ format: "jwk" });
-    const reg = await this.call("POST", "/v1/register", {
-      body: {
-        launch_token: lt.launch_token,
-        nonce,
-        public_key: Buffer.from(String(jwk.x), "base64url").toString("base64"),
-        signature: ed25519Sign(privateKey, Buffer.from(nonce, "hex")).toString("base64"),
-        orch_id: o.orchId,
-        task_id: o.taskId,
-        requested_scope: o.scope,
-      },
-      expect: 200,
-    });
+    // Extractable, so that tests can export the key as PEM from the KeyObject.
+    const keyPair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]));
+    const agent = await asDevBrokerError(() =>
+      registerAgent({ brokerUrl: this.url(), launchToken: String(lt.launch_token), orchId: o.orchId, taskId: o.taskId, scope: o.scope, privateKey: keyPair }),
+    );
     return {
-      agentId: String(reg.agent_id),
-      accessToken: String(reg.access_token),
-      expiresIn: Number(reg.expires_in),
-      privateKey,
-      publicKey,
+      agentId: agent.agentId,
+      accessToken: agent.accessToken,
+      expiresIn: agent.expiresIn,
+      privateKey: KeyObject.from(keyPair.privateKey),
+      publicKey: KeyObject.from(keyPair.publicKey),
     };
   }
 
@@ -172,22 +163,30 @@ export class BrokerClient {
   }
 
   async delegate(accessToken: string, o: DelegateOptions): Promise<DelegateResult> {
-    const body: Json = { delegate_to: o.delegateTo, scope: o.scope };
-    if (o.ttl !== undefined) body.ttl = o.ttl;
-    const r = await this.call("POST", "/v1/delegate", { token: accessToken, body, expect: 200 });
-    return {
-      accessToken: String(r.access_token),
-      expiresIn: Number(r.expires_in),
-      delegationChain: r.delegation_chain as DelegationRecord[],
-    };
+    const d = await asDevBrokerError(() =>
+      delegateToken(this.url(), accessToken, { to: o.delegateTo, scope: o.scope, ...(o.ttl === undefined ? {} : { ttl: o.ttl }) }),
+    );
+    return { accessToken: d.accessToken, expiresIn: d.expiresIn, delegationChain: d.delegationChain };
   }
 
   async renew(accessToken: string): Promise<RenewResult> {
-    const r = await this.call("POST", "/v1/token/renew", { token: accessToken, expect: 200 });
-    return { accessToken: String(r.access_token), expiresIn: Number(r.expires_in) };
+    const r = await asDevBrokerError(() => renewToken(this.url(), accessToken));
+    return { accessToken: r.accessToken, expiresIn: r.expiresIn };
   }
 
-  async release(accessToken: string): Promise<void> {
-    await this.call("POST", "/v1/token/release", { token: accessToken, expect: 204 });
+  release(accessToken: string): Promise<void> {
+    return asDevBrokerError(() => releaseToken(this.url(), accessToken));
+  }
+}
+
+/** The client's broker errors as `DevBrokerError`s (status, the problem body as the broker wrote it). */
+async function asDevBrokerError<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof ProblemResponseError)) throw e;
+    const p = e.problem;
+    const body = { type: p.type, title: p.title, status: p.status, detail: p.detail, instance: p.instance, error_code: p.errorCode, request_id: p.requestId };
+    throw new DevBrokerError(e.status, body, p.instance);
   }
 }
