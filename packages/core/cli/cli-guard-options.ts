@@ -10,8 +10,8 @@ import { consoleLogger, optionsFromEnv, type GuardDescription, type GuardLogger,
 
 /** The flags shared by `check` and `probe`. */
 export const GUARD_FLAG_HELP = `  --broker <url>         broker base URL (no /v1): broker validation (hybrid with --key)
-  --key <file | pem>     the broker's public key: a file, PEM text (literal \\n allowed), a JWK as
-                         JSON or the raw key in base64; repeat for rotation. \`pubkey\` prints it
+  --key <file | pem>     the broker's public key: a file, or --key="<PEM>" (literal \\n allowed),
+                         a JWK as JSON or the raw key in base64; repeat for rotation
   --audience <aud>       accepted audience (the broker's AA_AUDIENCE); repeatable
   --issuer <iss>         required issuer (the broker's AA_ISSUER; "" is its default)
   --trust-domain <td>    accepted SPIFFE trust domain of agents

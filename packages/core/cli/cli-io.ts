@@ -62,12 +62,15 @@ function describeArgError(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown };
   const message = typeof err.message === "string" ? err.message : "";
   const option = /'(-[^' ]*)/.exec(message)?.[1];
-  const named = option !== undefined && SAFE_OPTION.test(option) ? option : "an option";
+  const named = option !== undefined && SAFE_OPTION.test(option) ? option : "(not shown)";
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return `unknown option ${named}`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return message.includes("argument missing") ? `${named} needs a value` : `${named} does not take a value`;
+      if (message.includes("argument missing")) return `${named} needs a value`;
+      // A value starting with "-" (a PEM: "-----BEGIN …") must be attached with "=".
+      if (message.includes("ambiguous")) return `the value of ${named} starts with "-": write ${named}=<value>`;
+      return `${named} does not take a value`;
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return "unexpected argument (not shown)";
     default:
