@@ -89,6 +89,13 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   }
 }
 
+// A reader that stops early (`| head`) closes the pipe: end quietly rather than with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    process.exit(e.code === "EPIPE" ? (typeof process.exitCode === "number" ? process.exitCode : 0) : 2);
+  });
+}
+
 main(process.argv.slice(2), process.env).then(
   (code) => {
     process.exitCode = code;
