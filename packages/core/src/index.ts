@@ -2,6 +2,7 @@ export { createGuard, type Guard, type VerifyContext, type GuardDescription, typ
 export { consoleLogger, type GuardLogger } from "./log.js";
 export { bearerToken } from "./bearer.js";
 export { readCappedText } from "./body.js";
+export { envLine, pemEnvLine, envCommentLine, publicKeyEnvLines } from "./env-lines.js";
 export type { GuardOptions, GuardMode, DecisionEvent } from "./options.js";
 export type { AgentIdentity, DecisionSource } from "./identity.js";
 export type { AgentWritClaims } from "./claims.js";

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseAppSpec } from "./cli-args.js";
-import { commentLine, envLine, pemEnvLine } from "./env-lines.js";
+import { commentLine, envLine, publicKeyEnvLines } from "./env-lines.js";
 import { startDevBroker, type DevBroker, type DevBrokerOptions } from "./index.js";
 import { resolveOptions } from "./options.js";
 
@@ -99,8 +99,8 @@ async function envFile(broker: DevBroker, cli: Cli): Promise<string[]> {
   const out: string[] = [
     commentLine(`AgentWrit dev broker (development and test only) listening on ${broker.url}`),
     envLine("AGENTWRIT_BROKER_URL", broker.url),
-    commentLine(`kid ${broker.kid}`),
-    pemEnvLine("AGENTWRIT_PUBLIC_KEY", broker.publicKeyPem),
+    // The same two lines as `agentwrit-guard pubkey` prints (one formatter, in @agentwrit/guard).
+    ...publicKeyEnvLines(broker.publicKeyPem),
     envLine("AGENTWRIT_ISSUER", broker.issuer),
     envLine("AGENTWRIT_AUDIENCE", broker.audience ?? ""),
     cli.adminSecretGiven ? commentLine("AGENTWRIT_ADMIN_SECRET: as given with --admin-secret") : envLine("AGENTWRIT_ADMIN_SECRET", broker.adminSecret),

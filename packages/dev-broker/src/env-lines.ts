@@ -1,40 +1,6 @@
 /**
- * Lines of an env file that POSIX `sh` (`set -a; . ./broker.env`) and dotenv readers (the
- * `dotenv` package, Node's `--env-file` and `util.parseEnv`) read the same way: `KEY="value"`
- * lines and `#` comments, nothing else.
- *
- * Inside double quotes `sh` gives `"`, `$`, `` ` `` and `\` a meaning that dotenv does not, so
- * a value holding one of them (or a line break) is refused rather than written ambiguously. A
- * PEM is written on one line with its line breaks as the two characters `\n`: `sh` keeps them
- * literally (which the guard adapters' environment reader turns back into line breaks), dotenv
- * expands them; both yield a PEM the guard accepts.
+ * Env-file lines (`KEY="value"` and `# comment`), readable alike by `sh` and dotenv. The rule
+ * lives in `@agentwrit/guard` (also used by `agentwrit-guard pubkey`); this module only names it
+ * for the dev broker.
  */
-
-const KEY = /^[A-Z_][A-Z0-9_]*$/;
-const UNSAFE = /["$`\\\r\n]/;
-
-function describeChar(ch: string): string {
-  return ch === "\n" ? "a line break" : ch === "\r" ? "a carriage return" : `'${ch}'`;
-}
-
-/** `KEY="value"`; throws a `TypeError` naming the character when the value cannot be written safely. */
-export function envLine(key: string, value: string): string {
-  if (!KEY.test(key)) throw new TypeError(`invalid environment variable name ${JSON.stringify(key)}`);
-  const bad = UNSAFE.exec(value);
-  if (bad !== null) throw new TypeError(`${key} cannot be written to an env file: the value contains ${describeChar(bad[0])}`);
-  return `${key}="${value}"`;
-}
-
-/** A PEM on one line, its line breaks written as the two characters `\n`. */
-export function pemEnvLine(key: string, pem: string): string {
-  const lines = pem.trim().split(/\r?\n/);
-  // Validate each line on its own, then join with the literal escape.
-  for (const line of lines) envLine(key, line);
-  return `${key}="${lines.join("\\n")}"`;
-}
-
-/** `# text`, with every control character (a line break included) turned into a space. */
-export function commentLine(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
-  return "# " + text.replace(/[\u0000-\u001f\u007f]/g, " ");
-}
+export { envLine, pemEnvLine, envCommentLine as commentLine, publicKeyEnvLines } from "@agentwrit/guard";
