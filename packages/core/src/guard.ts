@@ -279,7 +279,7 @@ class GuardImpl implements Guard {
     if (loading !== undefined) {
       // Once: the first cold verification waits for the lookup of @opentelemetry/api.
       await loading;
-      if (started === 0 && this.#observed) started = performance.now();
+      if (this.#observed) started = performance.now();
     }
     let identity: AgentIdentity | undefined;
     try {
