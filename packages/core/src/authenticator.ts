@@ -15,6 +15,7 @@ import { parseCompactJws } from "./jws.js";
 import { Keyring } from "./keyring.js";
 import type { ResolvedOptions } from "./options.js";
 import { describeValue, Refusal, refuse } from "./refusal.js";
+import type { Telemetry } from "./telemetry.js";
 
 /** A verified token: its identity, until when it may be reused, and when the broker last agreed. */
 interface Verified {
@@ -65,9 +66,11 @@ export class Authenticator {
   readonly #localInFlight = new Map<string, Promise<AgentIdentity>>();
   readonly #claimPolicy: ClaimPolicy;
   readonly #delegationPolicy: DelegationPolicy;
+  readonly #telemetry: Telemetry | undefined;
 
-  constructor(o: ResolvedOptions) {
+  constructor(o: ResolvedOptions, telemetry?: Telemetry) {
     this.#o = o;
+    this.#telemetry = telemetry;
     this.#keyring = new Keyring({ keyXs: o.keyXs, jwksUri: o.jwksUri, timeoutMs: o.brokerTimeoutMs, fetch: o.fetch });
     this.#broker =
       o.brokerUrl === undefined || o.mode === "local"
@@ -77,6 +80,7 @@ export class Authenticator {
             timeoutMs: o.brokerTimeoutMs,
             fetch: o.fetch,
             maxResponseBytes: Math.max(65536, o.maxTokenBytes * 4),
+            telemetry,
           });
     this.#verified = new LRUCache<string, Verified>({ max: o.cacheMax });
     // Refusals live apart, so that no number of bad tokens can evict a verified one.
@@ -134,6 +138,7 @@ export class Authenticator {
     const entry = this.#lookup(authorization.slice(BEARER_PREFIX.length), now);
     if (entry === undefined || !this.#fresh(entry, now)) return undefined;
     this.#keyring.refreshIfStale();
+    this.#telemetry?.cacheLookup(true);
     return entry.cachedIdentity;
   }
 
@@ -156,8 +161,12 @@ export class Authenticator {
     const entry = this.#lookup(token, now);
     if (entry !== undefined) {
       this.#keyring.refreshIfStale();
-      if (this.#fresh(entry, now)) return entry.cachedIdentity;
+      if (this.#fresh(entry, now)) {
+        this.#telemetry?.cacheLookup(true);
+        return entry.cachedIdentity;
+      }
     }
+    this.#telemetry?.cacheLookup(false);
     switch (this.#o.mode) {
       case "local":
         return this.#local(token);

@@ -5,6 +5,7 @@
  */
 import { readCappedText } from "./body.js";
 import { refuse } from "./refusal.js";
+import type { Telemetry } from "./telemetry.js";
 
 /** A network or timeout failure, described for operators (no request data). */
 export function describeFetchFailure(e: unknown, timeoutMs: number): string {
@@ -27,6 +28,8 @@ export interface BrokerClientOptions {
   readonly fetch: typeof fetch;
   /** Largest response body accepted; anything larger is treated as a broker fault. */
   readonly maxResponseBytes: number;
+  /** Records each call's duration (OpenTelemetry), when on. */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 export class BrokerClient {
@@ -45,12 +48,14 @@ export class BrokerClient {
   validate(token: string): Promise<BrokerVerdict> {
     const pending = this.#inFlight.get(token);
     if (pending !== undefined) return pending;
-    const p = this.#call(token).finally(() => this.#inFlight.delete(token));
+    const t = this.#opts.telemetry;
+    const call = t?.enabled === true ? t.brokerCall((seen) => this.#call(token, seen)) : this.#call(token);
+    const p = call.finally(() => this.#inFlight.delete(token));
     this.#inFlight.set(token, p);
     return p;
   }
 
-  async #call(token: string): Promise<BrokerVerdict> {
+  async #call(token: string, seen?: { status?: number }): Promise<BrokerVerdict> {
     this.calls++;
     const what = `POST ${this.#url}`;
     const signal = AbortSignal.timeout(this.#opts.timeoutMs);
@@ -65,6 +70,7 @@ export class BrokerClient {
         redirect: "error",
       });
       status = res.status;
+      if (seen !== undefined) seen.status = status;
       const body = await readCappedText(res.body, this.#opts.maxResponseBytes);
       if (body === undefined) {
         refuse("broker_unavailable", `${what} answered HTTP ${String(status)} with a body over ${String(this.#opts.maxResponseBytes)} bytes`);

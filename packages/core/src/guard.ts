@@ -20,6 +20,7 @@ import {
   type RequirementParams,
   type RequirementResult,
 } from "./requirement.js";
+import { Telemetry } from "./telemetry.js";
 
 /** How an adapter calls the guard for one request or route. Create it once per route, not per request. */
 export interface VerifyContext {
@@ -131,8 +132,10 @@ class GuardImpl implements Guard {
   readonly #compiled = new Map<string, CompiledRequirement>();
   readonly #compiledObjects = new WeakMap<object, CompiledRequirement>();
   readonly #limiter = new LogLimiter();
-  /** True when decisions go anywhere (a listener or a logger); otherwise no event is built. */
-  readonly #observed: boolean;
+  /** True when decisions go anywhere (a listener, a logger, OpenTelemetry); otherwise no event is built. */
+  #observed: boolean;
+  /** `undefined` when turned off; records only once `@opentelemetry/api` is found. */
+  readonly #telemetry: Telemetry | undefined;
   readonly mode: GuardMode;
   readonly realm: string | undefined;
   readonly resourceMetadataUrl: string | undefined;
@@ -148,7 +151,10 @@ class GuardImpl implements Guard {
     this.audience = o.audience;
     this.logger = o.logger;
     this.#observed = o.onDecision !== undefined || o.logger !== undefined;
-    this.#auth = new Authenticator(o);
+    this.#telemetry = o.telemetry === false ? undefined : new Telemetry(o.telemetry, () => {
+      this.#observed = true;
+    });
+    this.#auth = new Authenticator(o, this.#telemetry);
     if (o.logger !== undefined) this.#logStartup(o.logger);
   }
 
@@ -256,7 +262,7 @@ class GuardImpl implements Guard {
       try {
         return Promise.resolve(this.#finish(hot, requirement, params, context, started));
       } catch (e) {
-        return Promise.reject(this.#deny(e, hot, requirement !== undefined, context, started));
+        return Promise.reject(this.#deny(e, hot, requirement !== undefined, context, started, true));
       }
     }
     return this.#cold(authorization, requirement, params, context, started);
@@ -269,12 +275,18 @@ class GuardImpl implements Guard {
     context: VerifyContext,
     started: number,
   ): Promise<AgentIdentity> {
+    const loading = this.#telemetry?.loading;
+    if (loading !== undefined) {
+      // Once: the first cold verification waits for the lookup of @opentelemetry/api.
+      await loading;
+      if (this.#observed) started = performance.now();
+    }
     let identity: AgentIdentity | undefined;
     try {
       identity = await this.#auth.authenticate(authorization);
       return this.#finish(identity, requirement, params, context, started);
     } catch (e) {
-      throw this.#deny(e, identity, identity !== undefined && requirement !== undefined, context, started);
+      throw this.#deny(e, identity, identity !== undefined && requirement !== undefined, context, started, true);
     }
   }
 
@@ -296,7 +308,7 @@ class GuardImpl implements Guard {
     return result;
   }
 
-  /** Applies the requirement (if any) and reports the allow decision. */
+  /** Applies the requirement (if any) and reports the allow decision of a `verify`. */
   #finish(
     identity: AgentIdentity,
     requirement: Requirement | CompiledRequirement | undefined,
@@ -305,19 +317,19 @@ class GuardImpl implements Guard {
     started: number,
   ): AgentIdentity {
     if (requirement === undefined) {
-      if (this.#observed) this.#emit("allow", "authenticate", undefined, identity, undefined, undefined, context, started);
+      if (this.#observed) this.#emit("allow", "authenticate", undefined, identity, undefined, undefined, context, started, true);
       return identity;
     }
     const result = this.#evaluate(identity, requirement, params, context);
-    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started);
+    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started, true);
     return identity;
   }
 
-  #deny(e: unknown, identity: AgentIdentity | undefined, authorizing: boolean, context: VerifyContext, started: number): GuardError {
+  #deny(e: unknown, identity: AgentIdentity | undefined, authorizing: boolean, context: VerifyContext, started: number, verification: boolean): GuardError {
     const err = this.#toGuardError(e);
     if (this.#observed) {
       const detail = e instanceof Refusal && e.code === "insufficient_scope" ? (e.cause as RequirementResult) : undefined;
-      this.#emit("deny", authorizing ? "authorize" : "authenticate", err, identity, detail?.required, detail?.missing, context, started);
+      this.#emit("deny", authorizing ? "authorize" : "authenticate", err, identity, detail?.required, detail?.missing, context, started, verification);
     }
     return err;
   }
@@ -333,9 +345,9 @@ class GuardImpl implements Guard {
     try {
       result = this.#evaluate(identity, requirement, params, context);
     } catch (e) {
-      throw this.#deny(e, identity, true, context, started);
+      throw this.#deny(e, identity, true, context, started, false);
     }
-    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started);
+    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started, false);
   }
 
   #compile(req: Requirement | CompiledRequirement): CompiledRequirement {
@@ -381,6 +393,8 @@ class GuardImpl implements Guard {
     missing: readonly string[] | undefined,
     context: VerifyContext,
     started: number,
+    /** From `verify` (or `authenticate`): recorded as a span too. */
+    verification: boolean,
   ): void {
     const event: DecisionEvent = {
       outcome,
@@ -398,6 +412,7 @@ class GuardImpl implements Guard {
       delegationDepth: identity?.delegationDepth,
       durationMs: performance.now() - started,
     };
+    this.#telemetry?.decision(event, started, verification);
     const logger = context.logger ?? this.#o.logger;
     if (logger !== undefined) this.#log(logger, event);
     const cb = this.#o.onDecision;

@@ -7,6 +7,7 @@ import type { DecisionSource } from "./identity.js";
 import { publicKeyToX, type PublicKeyInput } from "./keys.js";
 import { isGuardLogger, type GuardLogger } from "./log.js";
 import { DEFAULT_MAX_PARAM_LENGTH } from "./requirement.js";
+import { isOpenTelemetryApi, type TelemetryOptions } from "./telemetry.js";
 
 /** How tokens are checked. */
 export type GuardMode = "local" | "broker" | "hybrid";
@@ -83,6 +84,12 @@ export interface GuardOptions {
   readonly onDecision?: ((event: DecisionEvent) => unknown) | undefined;
   /** `fetch` used for the broker and JWKS. @default globalThis.fetch */
   readonly fetch?: typeof fetch | undefined;
+  /**
+   * OpenTelemetry metrics and spans through `@opentelemetry/api` (an optional peer dependency),
+   * found by a dynamic import when the guard is created; a no-op without it. `false` turns it off;
+   * `{ api }` passes the API where it cannot be imported (some bundles). @default true
+   */
+  readonly telemetry?: boolean | TelemetryOptions | undefined;
 }
 
 export interface ResolvedOptions {
@@ -108,12 +115,15 @@ export interface ResolvedOptions {
   readonly logger: GuardLogger | undefined;
   readonly maxParamLength: number;
   readonly maxChallengeScopes: number;
+  /** `false`: off; otherwise how to find the API. */
+  readonly telemetry: false | TelemetryOptions;
 }
 
 const KNOWN = new Set([
   "brokerUrl", "publicKey", "jwksUri", "mode", "issuer", "audience", "trustDomain", "allowNonAgentSubjects",
   "clockToleranceSec", "maxDelegationDepth", "allowedDelegators", "maxStalenessSec", "brokerTimeoutMs", "cache",
   "maxTokenBytes", "realm", "resourceMetadataUrl", "onDecision", "fetch", "logger", "maxParamLength", "maxChallengeScopes",
+  "telemetry",
 ]);
 
 function httpUrl(value: unknown, name: string): string {
@@ -142,6 +152,20 @@ function optString(value: unknown, name: string, allowEmpty: boolean): string | 
   if (value === undefined) return undefined;
   if (typeof value !== "string" || (!allowEmpty && value === "")) throw new TypeError(`${name} must be a${allowEmpty ? "" : " non-empty"} string`);
   return value;
+}
+
+function telemetryOption(value: unknown): false | TelemetryOptions {
+  if (value === undefined || value === true) return {};
+  if (value === false) return false;
+  if (typeof value !== "object" || value === null) throw new TypeError("telemetry must be a boolean or { api }");
+  for (const key of Object.keys(value)) {
+    if (key !== "api") throw new TypeError(`telemetry: unknown option "${key}" (only api)`);
+  }
+  const api = (value as TelemetryOptions).api;
+  if (api !== undefined && !isOpenTelemetryApi(api)) {
+    throw new TypeError('telemetry.api must be @opentelemetry/api (import * as api from "@opentelemetry/api")');
+  }
+  return api === undefined ? {} : { api };
 }
 
 /** Validates options and applies defaults. Throws `TypeError` on any misconfiguration. */
@@ -227,5 +251,6 @@ export function resolveOptions(options: GuardOptions): ResolvedOptions {
     logger: options.logger,
     maxParamLength: int(options.maxParamLength, "maxParamLength", DEFAULT_MAX_PARAM_LENGTH, 1, 65536),
     maxChallengeScopes: int(options.maxChallengeScopes, "maxChallengeScopes", DEFAULT_MAX_CHALLENGE_SCOPES, 1, 1024),
+    telemetry: telemetryOption(options.telemetry),
   };
 }
