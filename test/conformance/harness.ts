@@ -202,18 +202,21 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Starts one adapter's app on a real listener on 127.0.0.1 (Hono through @hono/node-server). */
-export async function listen(name: Listening["name"], routes: readonly RouteSpec[]): Promise<Listening> {
-  if (name === "fastify") {
-    const app = await fastifyApp(routes);
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    return { name, url: `http://127.0.0.1:${port}`, port, close: () => app.close() };
+/** An app of one of the adapters' frameworks. */
+export type AnyApp = { readonly name: "express"; readonly app: express.Express } | { readonly name: "fastify"; readonly app: FastifyInstance } | { readonly name: "hono"; readonly app: Hono };
+
+/** Starts an app on a real listener on 127.0.0.1, ephemeral port (Hono through @hono/node-server; Fastify's `listen` readies it). */
+export async function serveOn(which: AnyApp): Promise<Listening> {
+  const { name } = which;
+  if (which.name === "fastify") {
+    await which.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = which.app.server.address() as AddressInfo;
+    return { name, url: `http://127.0.0.1:${port}`, port, close: () => which.app.close() };
   }
   const server =
-    name === "express"
-      ? createServer(expressApp(routes))
-      : (serve({ fetch: honoApp(routes).fetch, hostname: "127.0.0.1", port: 0, createServer }) as ReturnType<typeof createServer>);
+    which.name === "express"
+      ? createServer(which.app)
+      : (serve({ fetch: which.app.fetch, hostname: "127.0.0.1", port: 0, createServer }) as ReturnType<typeof createServer>);
   if (name === "express") await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   else if (!server.listening) await new Promise<void>((resolve) => server.once("listening", resolve));
   const { port } = server.address() as AddressInfo;
@@ -227,4 +230,10 @@ export async function listen(name: Listening["name"], routes: readonly RouteSpec
         server.closeAllConnections();
       }),
   };
+}
+
+/** Starts one adapter's app, built from `routes`, on a real listener on 127.0.0.1. */
+export async function listen(name: Listening["name"], routes: readonly RouteSpec[]): Promise<Listening> {
+  if (name === "fastify") return serveOn({ name, app: await fastifyApp(routes) });
+  return serveOn(name === "express" ? { name, app: expressApp(routes) } : { name, app: honoApp(routes) });
 }
