@@ -23,7 +23,7 @@ function nonEmpty(list: readonly unknown[], name: string): void {
 }
 
 /** The route-level hook lists an AgentWrit hook may be given in. */
-const HOOK_LISTS = ["onRequest", "preParsing", "preValidation", "preHandler"] as const;
+const HOOK_LISTS = ["onRequest", "preValidation", "preHandler"] as const;
 
 /** `onRoute`: binds the route's AgentWrit hooks and its `config.agentwrit` to the route. */
 function bindRoute(route: RouteOptions, checks: Checks): void {
