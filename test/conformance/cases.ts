@@ -15,7 +15,7 @@ export interface Case {
   readonly name: string;
   readonly path?: string;
   readonly auth: (t: Tokens) => Authorization;
-  readonly status: 200 | 400 | 401 | 403 | 503;
+  readonly status: 200 | 400 | 401 | 403 | 500 | 503;
   /** The problem `code` (absent on success). */
   readonly code?: GuardErrorCode;
   /** Scopes a 403 challenge names. */
@@ -81,7 +81,10 @@ export const CASES: readonly Case[] = [
   { name: "template value %20 decodes to a space", path: "/main/orders/%20", auth: b("ok"), status: 400, code: "invalid_parameter", source: "dev-broker" },
   { name: "template value %7Bid%7D decodes to braces", path: "/main/orders/%7Bid%7D", auth: b("ok"), status: 400, code: "invalid_parameter", source: "dev-broker" },
   { name: "template value empty (optional param absent)", path: "/main/opt", auth: b("ok"), status: 400, code: "invalid_parameter", source: "dev-broker" },
-  { name: "template param the route does not have", path: "/main/unbound", auth: b("ok"), status: 400, code: "invalid_parameter", source: "dev-broker" },
+  // Wiring mistakes are the server's (500, no challenge), whatever the client sent. (A placeholder the route
+  // does not declare is a TypeError at registration on Fastify and a 500 elsewhere: see wiring.test.ts.)
+  { name: "requireScope with no guard before it", path: "/main/no-guard", auth: b("ok"), status: 500, code: "guard_not_mounted", source: "dev-broker" },
+  { name: "requireScope with no guard before it, no token", path: "/main/no-guard", auth: () => undefined, status: 500, code: "guard_not_mounted", source: "literal" },
   // Delegation.
   { name: "delegation deeper than allowed (depth 2 > 1)", auth: b("tooDeep"), status: 401, code: "delegation_too_deep", source: "dev-broker" },
   { name: "delegation chain widens scope", auth: b("widened"), status: 401, code: "delegation_widened", source: "broker-key" },

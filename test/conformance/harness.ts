@@ -4,13 +4,13 @@
  * or over real HTTP on 127.0.0.1 (`listen`). The conformance suite and the security suite
  * (test/security) both build their apps here from a list of {@link RouteSpec}s.
  */
-import { agentwritGuard as expressGuard } from "@agentwrit/guard-express";
+import { agentwritGuard as expressGuard, requireScope as expressRequireScope } from "@agentwrit/guard-express";
 import { agentwrit as fastifyPlugin } from "@agentwrit/guard-fastify";
-import { agentwritGuard as honoGuard, type AgentWritEnv } from "@agentwrit/guard-hono";
+import { agentwritGuard as honoGuard, requireScope as honoRequireScope } from "@agentwrit/guard-hono";
 import { anyOf, type Guard, type Requirement } from "@agentwrit/guard";
 import { serve } from "@hono/node-server";
 import express from "express";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { Hono } from "hono";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,7 +30,6 @@ export const ROUTES: readonly (readonly [string, Requirement | undefined])[] = [
   ["/main/family-missing", "write:data:invoice-*"],
   ["/main/orders/:id", "write:data:order-{id}"],
   ["/main/opt/:id?", "write:data:order-{id}"],
-  ["/main/unbound", "write:data:order-{id}"],
 ];
 
 export interface Answer {
@@ -62,6 +61,11 @@ export interface RouteSpec {
    * `config.agentwrit`) rather than its positional/hook form: both must behave the same.
    */
   readonly viaConfig?: boolean;
+  /**
+   * A wiring mistake: only `requireScope(requirement)` on the route, with no guard before it
+   * (`guard` then only picks the Fastify registration).
+   */
+  readonly scopeOnly?: boolean;
 }
 
 const media = (v: string | null | undefined): string | undefined => v?.split(";")[0]?.trim();
@@ -81,6 +85,7 @@ function conformanceRoutes(guards: Guards): RouteSpec[] {
     ...ROUTES.map(([path, requirement]) => ({ path, guard: guards.main, requirement, viaConfig: requirement !== undefined && path.includes("missing") })),
     { path: "/down/plain", guard: guards.down, viaConfig: true },
     { path: "/slow/plain", guard: guards.slow, viaConfig: true },
+    { path: "/main/no-guard", guard: guards.main, requirement: "read:data:customer-42", scopeOnly: true },
   ];
 }
 
@@ -89,9 +94,10 @@ export function expressApp(routes: readonly RouteSpec[]): express.Express {
   const handler = (req: express.Request, res: express.Response): void => {
     res.json({ agent: req.agentwrit?.agentId, params: req.params });
   };
-  for (const { path, guard, requirement, viaConfig } of routes) {
+  for (const { path, guard, requirement, viaConfig, scopeOnly } of routes) {
     const expressPath = path.replace("/:id?", "{/:id}");
-    const mw = requirement === undefined ? expressGuard(viaConfig === true ? { guard } : guard) : expressGuard(requirement, viaConfig === true ? { guard } : guard);
+    const options = viaConfig === true ? { guard } : guard;
+    const mw = requirement === undefined ? expressGuard(options) : scopeOnly === true ? expressRequireScope(requirement) : expressGuard(requirement, options);
     app.get(expressPath, mw, handler);
   }
   return app;
@@ -99,15 +105,16 @@ export function expressApp(routes: readonly RouteSpec[]): express.Express {
 
 export async function fastifyApp(routes: readonly RouteSpec[]): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify();
-  const handler = async (req: { agentwrit: { agentId: string } | null; params: unknown }) => ({ agent: req.agentwrit?.agentId, params: req.params });
+  const handler = async (req: FastifyRequest) => ({ agent: req.agentwrit?.agentId, params: req.params });
   // One encapsulated scope (one plugin registration) per guard.
   const byGuard = new Map<Guard, RouteSpec[]>();
   for (const r of routes) byGuard.set(r.guard, [...(byGuard.get(r.guard) ?? []), r]);
   for (const [guard, list] of byGuard) {
     await app.register(async (scope) => {
       await scope.register(fastifyPlugin, { guard });
-      for (const { path, requirement, viaConfig } of list) {
+      for (const { path, requirement, viaConfig, scopeOnly } of list) {
         if (viaConfig === true) scope.get(path, { config: { agentwrit: requirement === undefined ? {} : { scope: requirement } } }, handler);
+        else if (scopeOnly === true && requirement !== undefined) scope.get(path, { onRequest: scope.requireScope(requirement) }, handler);
         else scope.get(path, { onRequest: scope.agentwritGuard(requirement) }, handler);
       }
     });
@@ -116,12 +123,11 @@ export async function fastifyApp(routes: readonly RouteSpec[]): Promise<FastifyI
   return app;
 }
 
-export function honoApp(routes: readonly RouteSpec[]): Hono<AgentWritEnv> {
-  const app = new Hono<AgentWritEnv>();
-  for (const { path, guard, requirement } of routes) {
-    app.get(path, requirement === undefined ? honoGuard(guard) : honoGuard(requirement, guard), (c) =>
-      c.json({ agent: c.var.agentwrit.agentId, params: c.req.param() }),
-    );
+export function honoApp(routes: readonly RouteSpec[]): Hono {
+  const app = new Hono();
+  for (const { path, guard, requirement, scopeOnly } of routes) {
+    const mw = requirement === undefined ? honoGuard(guard) : scopeOnly === true ? honoRequireScope(requirement) : honoGuard(requirement, guard);
+    app.get(path, mw, (c) => c.json({ agent: c.var.agentwrit.agentId, params: c.req.param() }));
   }
   return app;
 }
@@ -196,18 +202,21 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Starts one adapter's app on a real listener on 127.0.0.1 (Hono through @hono/node-server). */
-export async function listen(name: Listening["name"], routes: readonly RouteSpec[]): Promise<Listening> {
-  if (name === "fastify") {
-    const app = await fastifyApp(routes);
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    return { name, url: `http://127.0.0.1:${port}`, port, close: () => app.close() };
+/** An app of one of the adapters' frameworks. */
+export type AnyApp = { readonly name: "express"; readonly app: express.Express } | { readonly name: "fastify"; readonly app: FastifyInstance } | { readonly name: "hono"; readonly app: Hono };
+
+/** Starts an app on a real listener on 127.0.0.1, ephemeral port (Hono through @hono/node-server; Fastify's `listen` readies it). */
+export async function serveOn(which: AnyApp): Promise<Listening> {
+  const { name } = which;
+  if (which.name === "fastify") {
+    await which.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = which.app.server.address() as AddressInfo;
+    return { name, url: `http://127.0.0.1:${port}`, port, close: () => which.app.close() };
   }
   const server =
-    name === "express"
-      ? createServer(expressApp(routes))
-      : (serve({ fetch: honoApp(routes).fetch, hostname: "127.0.0.1", port: 0, createServer }) as ReturnType<typeof createServer>);
+    which.name === "express"
+      ? createServer(which.app)
+      : (serve({ fetch: which.app.fetch, hostname: "127.0.0.1", port: 0, createServer }) as ReturnType<typeof createServer>);
   if (name === "express") await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   else if (!server.listening) await new Promise<void>((resolve) => server.once("listening", resolve));
   const { port } = server.address() as AddressInfo;
@@ -221,4 +230,10 @@ export async function listen(name: Listening["name"], routes: readonly RouteSpec
         server.closeAllConnections();
       }),
   };
+}
+
+/** Starts one adapter's app, built from `routes`, on a real listener on 127.0.0.1. */
+export async function listen(name: Listening["name"], routes: readonly RouteSpec[]): Promise<Listening> {
+  if (name === "fastify") return serveOn({ name, app: await fastifyApp(routes) });
+  return serveOn(name === "express" ? { name, app: expressApp(routes) } : { name, app: honoApp(routes) });
 }

@@ -5,12 +5,12 @@
  * - `POST /orders/:id/confirm` needs `write:data:order-{id}`;
  * - `GET /admin/report` needs any `read:reports:*` scope.
  */
-import { agentwritGuard, requireScope, type AgentWritGuardInput } from "@agentwrit/guard-express";
-import express, { type Express, type Request, type Response } from "express";
+import { agentwritGuard, requireScope, type AgentWritGuardInput, type AgentWritRequest } from "@agentwrit/guard-express";
+import express, { type Express, type Response } from "express";
 import { createStore } from "@agentwrit/example-order-store";
 
-/** A request on a `/:id` route (named here: `requireScope()` is typed for any params). */
-type ById = Request<{ id: string }>;
+/** A request on a `/:id` route behind the guard: `req.agentwrit` is the verified agent. */
+type ById = AgentWritRequest<{ id: string }>;
 
 /** `guard`: a guard or guard options; omitted, `AGENTWRIT_*` are read from `process.env`. */
 export function createApp(guard?: AgentWritGuardInput): Express {
@@ -27,7 +27,7 @@ export function createApp(guard?: AgentWritGuardInput): Express {
   });
 
   app.post("/orders/:id/confirm", requireScope("write:data:order-{id}"), (req: ById, res: Response) => {
-    const order = store.confirm(req.params.id, req.agentwrit!.agentId);
+    const order = store.confirm(req.params.id, req.agentwrit.agentId);
     if (order === undefined) res.status(404).json({ error: "no such order" });
     else res.json(order);
   });

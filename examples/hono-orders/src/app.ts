@@ -7,14 +7,15 @@
  *
  * Web APIs only: the same app runs on Node (see `main.ts`), Bun, Deno or Workers.
  */
-import { agentwritGuard, requireScope, type AgentWritEnv, type AgentWritHonoOptions } from "@agentwrit/guard-hono";
+import { agentwritGuard, requireScope, type AgentWritHonoOptions } from "@agentwrit/guard-hono";
 import { Hono } from "hono";
 import { createStore } from "@agentwrit/example-order-store";
 
 /** `guard`: a guard or guard options; omitted, `AGENTWRIT_*` are read from `process.env`. */
-export function createApp(guard?: AgentWritHonoOptions): Hono<AgentWritEnv> {
+export function createApp(guard?: AgentWritHonoOptions): Hono {
   const store = createStore();
-  const app = new Hono<AgentWritEnv>();
+  // A plain app: each route's requireScope() types `c.var.agentwrit` for the handler after it.
+  const app = new Hono();
 
   // Verify the agent token once, for every route; each route then checks its own scope.
   app.use("*", guard === undefined ? agentwritGuard() : agentwritGuard(guard));

@@ -6,7 +6,7 @@ export {
   type AgentWritMiddleware,
   type AgentWritGuardInput,
 } from "./middleware.js";
-export type { AgentWritRequest } from "./augment.js";
+export type { AgentWritRequest, AgentWritVerified } from "./augment.js";
 export {
   anyOf,
   allOf,
@@ -19,6 +19,7 @@ export {
   type CompiledRequirement,
   type Guard,
   type GuardErrorCode,
+  type GuardLogger,
   type GuardOptions,
   type ProblemDetails,
   type Requirement,

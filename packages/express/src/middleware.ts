@@ -8,6 +8,7 @@ import {
   anyOf,
   authorizationFromRawHeaders,
   compileRequirement,
+  consoleLogger,
   GuardError,
   isGuardError,
   toErrorResponse,
@@ -21,6 +22,7 @@ import {
 import type { NextFunction, Request, Response } from "express";
 import type { ParamsDictionary } from "express-serve-static-core";
 import type {} from "./augment.js";
+import { RouteContexts } from "./route-context.js";
 
 /**
  * An Express middleware generic in the route's params, so that `app.get("/orders/:id", mw, handler)`
@@ -28,16 +30,16 @@ import type {} from "./augment.js";
  */
 export type AgentWritMiddleware = <P = ParamsDictionary>(req: Request<P>, res: Response, next: NextFunction) => void;
 
-/** Adapter options, alone or next to `GuardOptions`. */
+/** Adapter options, alone or next to `GuardOptions` (including `logger`). */
 export interface AgentWritExpressOptions {
   /** A shared guard (or its options); omit it and pass `GuardOptions` inline, or nothing to read the environment. */
-  readonly guard?: Guard | GuardOptions;
+  readonly guard?: Guard | GuardOptions | undefined;
   /**
    * `true`: call `next(err)` with the `GuardError` (it carries `status`, `statusCode`, `headers`,
    * `expose`) for your error handler. `false`: answer with the challenge and a problem+json body.
    * @default false
    */
-  readonly passErrors?: boolean;
+  readonly passErrors?: boolean | undefined;
 }
 
 /** What `agentwritGuard` accepts: a guard, guard options, adapter options, or both mixed. */
@@ -73,16 +75,25 @@ function refuse(err: GuardError, res: Response, next: NextFunction, passErrors: 
   res.end(r.body);
 }
 
-function fail(e: unknown, res: Response, next: NextFunction, passErrors: boolean): void {
-  if (isGuardError(e)) refuse(e, res, next, passErrors);
-  else next(e);
+/**
+ * Reports a wiring mistake (a 500 that is the server's fault) once per middleware, on the console,
+ * when no guard logger already did: the guard logs its own 500s at `error`.
+ */
+class Wiring {
+  #reported = false;
+  report(err: GuardError, guard: Guard | undefined, route: string | undefined): void {
+    if (err.status !== 500 || this.#reported || guard?.logger !== undefined) return;
+    this.#reported = true;
+    consoleLogger("error")?.error({ code: err.code, route, reason: err.reason }, `agentwrit: ${err.reason}`);
+  }
 }
 
 /**
  * Verifies the agent token and, when a requirement is given, the scope it grants; the agent is
  * then `req.agentwrit`. `{placeholders}` bind to `req.params`, so put templated requirements on
  * the route (`app.get("/orders/:id", agentwritGuard("write:data:order-{id}"), …)`).
- * With no guard or guard options, reads `AGENTWRIT_*` from `process.env` now.
+ * With no guard or guard options, reads `AGENTWRIT_*` from `process.env` now, and shares one
+ * guard with every other zero-config middleware of the same environment.
  * @throws TypeError at construction for a malformed requirement or configuration
  */
 export function agentwritGuard(requirement?: Requirement | CompiledRequirement, options?: AgentWritGuardInput): AgentWritMiddleware;
@@ -91,47 +102,71 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
   const firstIsRequirement = first === undefined || isRequirement(first);
   const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
   const { guard, passErrors } = setup(firstIsRequirement ? second : first);
+  const contexts = new RouteContexts(requirement);
+  const wiring = new Wiring();
+  const fail = (e: unknown, res: Response, next: NextFunction, route: string | undefined): void => {
+    if (!isGuardError(e)) {
+      next(e);
+      return;
+    }
+    wiring.report(e, guard, route);
+    refuse(e, res, next, passErrors);
+  };
   return (req, res, next) => {
+    const context = contexts.of(req);
     // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
     const previous = verifiedBy.get(req);
     const known = previous?.guard === guard ? previous.identity : undefined;
     if (known !== undefined) {
       if (requirement !== undefined) {
         try {
-          guard.authorize(known, requirement, req.params as RequirementParams);
+          guard.authorize(known, requirement, req.params as RequirementParams, context);
         } catch (e) {
-          fail(e, res, next, passErrors);
+          fail(e, res, next, context.route);
           return;
         }
       }
       next();
       return;
     }
-    guard.verify(authorizationFromRawHeaders(req.rawHeaders), requirement, req.params as RequirementParams).then(
+    guard.verify(authorizationFromRawHeaders(req.rawHeaders), requirement, req.params as RequirementParams, context).then(
       (identity: AgentIdentity) => {
         req.agentwrit = identity;
         verifiedBy.set(req, { guard, passErrors, identity });
         next();
       },
       (e: unknown) => {
-        fail(e, res, next, passErrors);
+        fail(e, res, next, context.route);
       },
     );
   };
 }
 
-function scopeCheck(requirement: CompiledRequirement): AgentWritMiddleware {
+function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMiddleware {
+  const contexts = new RouteContexts(requirement);
+  const wiring = new Wiring();
   return (req, res, next) => {
+    const context = contexts.of(req);
     const verified = verifiedBy.get(req);
     if (verified === undefined) {
-      // No guard ran before this check: fail closed, as if no token had been sent.
-      fail(new GuardError("missing_token"), res, next, false);
+      // No guard ran before this check: the server's wiring mistake, not the client's missing token.
+      const where = context.route ?? "a middleware";
+      const err = new GuardError("guard_not_mounted", {
+        reason: `${name}() on ${where} ran with no agentwritGuard() before it on this request: mount agentwritGuard() (app-wide or on the route) first`,
+      });
+      wiring.report(err, undefined, context.route);
+      refuse(err, res, next, false);
       return;
     }
     try {
-      verified.guard.authorize(verified.identity, requirement, req.params as RequirementParams);
+      verified.guard.authorize(verified.identity, requirement, req.params as RequirementParams, context);
     } catch (e) {
-      fail(e, res, next, verified.passErrors);
+      if (!isGuardError(e)) {
+        next(e);
+        return;
+      }
+      wiring.report(e, verified.guard, context.route);
+      refuse(e, res, next, verified.passErrors);
       return;
     }
     next();
@@ -145,17 +180,18 @@ function nonEmpty(list: readonly unknown[], name: string): void {
 /**
  * Route-level check that the agent verified by an earlier `agentwritGuard()` holds ALL of the
  * requirements (`{placeholders}` bound to `req.params`), answered the way that guard answers
- * (`passErrors`). Without an earlier guard on the request it refuses with 401 (no token).
+ * (`passErrors`). Without an earlier guard on the request it answers 500 `guard_not_mounted`
+ * (a wiring mistake, logged once) and the handler never runs.
  * For a self-contained route check, use `agentwritGuard(requirement, options)` instead.
  * @throws TypeError at construction for a malformed or empty requirement
  */
 export function requireScope(...requirements: Requirement[]): AgentWritMiddleware {
   nonEmpty(requirements, "requireScope");
-  return scopeCheck(compileRequirement(requirements));
+  return scopeCheck(compileRequirement(requirements), "requireScope");
 }
 
 /** Like {@link requireScope}, but ANY one of the requirements is enough. */
 export function requireAnyScope(...requirements: Requirement[]): AgentWritMiddleware {
   nonEmpty(requirements, "requireAnyScope");
-  return scopeCheck(compileRequirement(anyOf(...requirements)));
+  return scopeCheck(compileRequirement(anyOf(...requirements)), "requireAnyScope");
 }

@@ -1,7 +1,7 @@
 import express5, { type ErrorRequestHandler, type Express } from "express";
 import express4 from "express4";
 import request from "supertest";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { bearer, claims, makeKey, mint } from "../../../test/support/tokens.js";
 import { closedPortUrl } from "../../../test/support/servers.js";
 import { agentwritGuard, anyOf, createGuard, isGuardError, requireAnyScope, requireScope, type AgentIdentity, type Guard } from "../src/index.js";
@@ -20,6 +20,11 @@ function build(express: typeof express5, setup: (app: Express) => void): Express
 const ok = (req: express5.Request, res: express5.Response): void => {
   res.json({ agent: req.agentwrit?.agentId, scope: req.agentwrit?.scope });
 };
+
+beforeAll(() => {
+  // requireScope without a guard logs the wiring mistake once on the console.
+  vi.spyOn(console, "error").mockImplementation(() => undefined);
+});
 
 describe.each([
   ["express 5", express5],
@@ -91,10 +96,11 @@ describe.each([
     await request(app).get("/chain/orders/9").set("Authorization", bearer(token)).expect(403);
     await request(app).get("/chain/any").set("Authorization", bearer(token)).expect(200);
     await request(app).get("/chain/any").expect(401);
-    const res = await request(app).get("/unguarded").set("Authorization", bearer(token)).expect(401);
-    expect(res.body.code).toBe("missing_token");
+    // No guard before the check: the server's wiring mistake (500), not the client's missing token.
+    const res = await request(app).get("/unguarded").set("Authorization", bearer(token)).expect(500);
+    expect(res.body.code).toBe("guard_not_mounted");
     // Only an identity a guard returned is trusted, not whatever req.agentwrit holds.
-    await request(app).get("/forged").expect(401);
+    expect((await request(app).get("/forged").expect(500)).body.code).toBe("guard_not_mounted");
   });
 
   it("answers 503 with Retry-After when the broker is down", async () => {

@@ -1,5 +1,5 @@
 export { agentwrit, agentwrit as default, type AgentWritPluginOptions } from "./plugin.js";
-export type { AgentWritHook, AgentWritRouteConfig } from "./augment.js";
+export type { AgentWritHook, AgentWritRequest, AgentWritRouteConfig, AgentWritVerified } from "./augment.js";
 export {
   anyOf,
   allOf,
@@ -12,6 +12,7 @@ export {
   type CompiledRequirement,
   type Guard,
   type GuardErrorCode,
+  type GuardLogger,
   type GuardOptions,
   type ProblemDetails,
   type Requirement,

@@ -1,99 +1,94 @@
 /**
- * Fastify 5 plugin. Every rule lives in `@agentwrit/guard`: this file only reads the header,
- * calls the guard, and sends what it decided. No global hook is added: routes opt in with
- * `onRequest: [app.agentwritGuard(...)]` or `config: { agentwrit: { scope } }`.
+ * Fastify 5 plugin. Every rule lives in `@agentwrit/guard`: the plugin only reads the header,
+ * calls the guard, and sends what it decided.
+ *
+ * Routes opt in with `config: { agentwrit: { scope } }` or the `app.agentwritGuard()`,
+ * `app.requireScope()` and `app.requireAnyScope()` hooks. An `onRoute` hook binds both to the
+ * route when it is declared: the config's check becomes the route's first `onRequest` hook, and
+ * every mistake (an unknown key, a placeholder that is not a route parameter) is a `TypeError`
+ * naming the route. A route declared before the plugin loaded (registered earlier, or the
+ * plugin's `register` not awaited) is not seen by `onRoute`; if any exists when the plugin
+ * loads, an `onRequest` hook on the plugin's context (which Fastify also gives to the
+ * encapsulated plugins created before it) checks those routes' `config.agentwrit` instead.
  */
-import {
-  splitAdapterOptions,
-  type GuardOptions,
-  anyOf,
-  authorizationFromRawHeaders,
-  compileRequirement,
-  isGuardError,
-  PROBLEM_CONTENT_TYPE,
-  toErrorResponse,
-  type AgentIdentity,
-  type CompiledRequirement,
-  type Guard,
-  type Requirement,
-  type RequirementParams,
-} from "@agentwrit/guard";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { anyOf, compileRequirement, type CompiledRequirement, type Guard, type Requirement } from "@agentwrit/guard";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from "fastify";
 import fp from "fastify-plugin";
-import type { AgentWritHook } from "./augment.js";
-
-/** Plugin options: `GuardOptions` inline, or a shared `guard`; nothing at all reads `AGENTWRIT_*` from `process.env`. */
-export interface AgentWritPluginOptions extends GuardOptions {
-  /** A guard shared with other routes or adapters (or its options). */
-  readonly guard?: Guard | GuardOptions;
-}
-
-/** Options Fastify's `register` itself understands; they are not guard options. */
-const REGISTER_KEYS = ["prefix", "logLevel", "logSerializers"];
-
-function guardFrom(opts: AgentWritPluginOptions | Guard): Guard {
-  return splitAdapterOptions(opts, [], process.env, REGISTER_KEYS).guard;
-}
+import { Checks } from "./checks.js";
+import { setUpGuard, type AgentWritPluginOptions } from "./guard-setup.js";
+import { isBound, markBound, readRouteConfig, routeContext, routeLabel } from "./route-config.js";
 
 function nonEmpty(list: readonly unknown[], name: string): void {
   if (list.length === 0) throw new TypeError(`${name}() needs at least one requirement`);
 }
 
+/** The route-level hook lists an AgentWrit hook may be given in. */
+const HOOK_LISTS = ["onRequest", "preValidation", "preHandler"] as const;
+
+/** `onRoute`: binds the route's AgentWrit hooks and its `config.agentwrit` to the route. */
+function bindRoute(route: RouteOptions, checks: Checks): void {
+  const label = routeLabel(route.method, route.url);
+  for (const list of HOOK_LISTS) {
+    const hooks: unknown = route[list];
+    if (hooks === undefined) continue;
+    const all = Array.isArray(hooks) ? (hooks as unknown[]) : [hooks];
+    if (!all.some((h) => checks.specOf(h) !== undefined)) continue;
+    route[list] = all.map((h) => {
+      const spec = checks.specOf(h);
+      return spec === undefined ? h : checks.bound(spec, routeContext(spec.requirement, route.url, label));
+    }) as never;
+  }
+  const declared: unknown = route.config?.agentwrit;
+  if (declared === undefined || isBound(declared)) return;
+  const requirement = readRouteConfig(declared, label);
+  const check = checks.bound({ requirement, verify: true, name: "config.agentwrit" }, routeContext(requirement, route.url, label));
+  const existing: unknown = route.onRequest;
+  route.onRequest = [check, ...(existing === undefined ? [] : Array.isArray(existing) ? (existing as unknown[]) : [existing])] as never;
+  route.config = { ...route.config, agentwrit: markBound(declared as object) };
+}
+
 // eslint-disable-next-line @typescript-eslint/require-await -- Fastify awaits plugins; bad options then fail `ready()`
 const plugin: FastifyPluginAsync<AgentWritPluginOptions | Guard> = async (app, opts) => {
-  const guard = guardFrom(opts);
-  /** The identity this plugin's guard returned per request: `request.agentwrit` is trusted only when it is this one. */
-  const verified = new WeakMap<FastifyRequest, AgentIdentity>();
+  const checks = new Checks(setUpGuard(opts, app.log));
+  // Routes already declared (anywhere in the app) when the plugin loads were not seen by onRoute.
+  const lateRoutes = app.printRoutes() !== "(empty tree)";
 
-  /** `verify` runs at most once per request; later hooks only authorize the agent it found. */
-  const hook = (requirement: CompiledRequirement | undefined, verify: boolean): AgentWritHook =>
-    async function agentwrit(request: FastifyRequest, reply: FastifyReply) {
-      const params = request.params as RequirementParams | undefined;
-      try {
-        const known = verified.get(request);
-        if (known !== undefined) {
-          if (requirement !== undefined) guard.authorize(known, requirement, params);
-        } else if (verify) {
-          const identity = await guard.verify(authorizationFromRawHeaders(request.raw.rawHeaders), requirement, params);
-          verified.set(request, identity);
-          request.agentwrit = identity;
-        } else {
-          throw guard.error("missing_token");
-        }
-      } catch (e) {
-        if (!isGuardError(e)) throw e;
-        const r = toErrorResponse(e);
-        return reply.code(r.status).headers(r.headers).type(PROBLEM_CONTENT_TYPE).send(r.body);
-      }
-      return undefined;
-    };
-
-  app.decorateRequest("agentwrit", null);
+  app.decorateRequest("agentwrit", undefined);
   app.decorate("agentwritGuard", (requirement?: Requirement | CompiledRequirement) =>
-    hook(requirement === undefined ? undefined : compileRequirement(requirement), true),
+    checks.unbound({ requirement: requirement === undefined ? undefined : compileRequirement(requirement), verify: true, name: "agentwritGuard()" }),
   );
   app.decorate("requireScope", (...requirements: Requirement[]) => {
     nonEmpty(requirements, "requireScope");
-    return hook(compileRequirement(requirements), false);
+    return checks.unbound({ requirement: compileRequirement(requirements), verify: false, name: "requireScope()" });
   });
   app.decorate("requireAnyScope", (...requirements: Requirement[]) => {
     nonEmpty(requirements, "requireAnyScope");
-    return hook(compileRequirement(anyOf(...requirements)), false);
+    return checks.unbound({ requirement: compileRequirement(anyOf(...requirements)), verify: false, name: "requireAnyScope()" });
   });
-  // Routes that declare `config.agentwrit` get the check as their first onRequest hook;
-  // routes that do not pay nothing.
   app.addHook("onRoute", (route) => {
-    const config = route.config?.agentwrit;
-    if (config === undefined) return;
-    const check = hook(config.scope === undefined ? undefined : compileRequirement(config.scope), true);
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [check, ...existing];
+    bindRoute(route, checks);
   });
+  if (lateRoutes) {
+    // Callback style: no promise on the (many) routes without config.agentwrit.
+    app.addHook("onRequest", function agentwritLateRoutes(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+      const config = request.routeOptions.config as { readonly agentwrit?: unknown };
+      const declared = config.agentwrit;
+      if (declared === undefined || isBound(declared)) {
+        done();
+        return;
+      }
+      checks.late(config)(request, reply).then((sent) => {
+        if (sent === undefined) done();
+      }, done);
+    });
+  }
 };
 
 /**
  * `app.register(agentwrit, options)`: decorates `request.agentwrit`, `app.agentwritGuard()`,
- * `app.requireScope()` and `app.requireAnyScope()`, and enforces `config.agentwrit` on routes
- * registered after it. Refusals are sent as `application/problem+json` with the challenge.
+ * `app.requireScope()` and `app.requireAnyScope()`, and enforces `config.agentwrit` on every
+ * route of the context it is registered in (register it at the root), whatever the order of
+ * registration. Refusals are sent as `application/problem+json` with the challenge.
  */
 export const agentwrit = fp(plugin, { fastify: "5.x", name: "@agentwrit/guard-fastify" });
+export type { AgentWritPluginOptions };

@@ -44,7 +44,8 @@ describe("fastify plugin", () => {
     const res = await app.inject({ url: "/me", headers: auth(token) });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ agent: claims().sub });
-    expect((await app.inject({ url: "/open" })).json()).toEqual({ agent: null });
+    // An unguarded route: no agent (undefined, as on every adapter).
+    expect((await app.inject({ url: "/open" })).json()).toEqual({});
   });
 
   it("answers 401 with a bare challenge, problem+json, when no token is sent", async () => {
@@ -90,14 +91,18 @@ describe("fastify plugin", () => {
     expect((await app.inject({ url: "/cfg-auth" })).statusCode).toBe(401);
   });
 
-  it("requireScope / requireAnyScope check the agent verified earlier, 401 without one", async () => {
+  it("requireScope / requireAnyScope check the agent verified earlier, 500 guard_not_mounted without one", async () => {
     expect((await app.inject({ url: "/chain/7", headers: auth(token) })).statusCode).toBe(200);
     expect((await app.inject({ url: "/chain/9", headers: auth(token) })).statusCode).toBe(403);
     expect((await app.inject({ url: "/chain-any", headers: auth(token) })).statusCode).toBe(200);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
     const res = await app.inject({ url: "/unguarded", headers: auth(token) });
-    expect(res.statusCode).toBe(401);
-    expect(res.headers["www-authenticate"]).toBe('Bearer realm="api"');
-    expect((await app.inject({ url: "/forged" })).statusCode).toBe(401);
+    expect(res.statusCode).toBe(500);
+    expect(res.headers["www-authenticate"]).toBeUndefined();
+    expect(res.json()).toMatchObject({ code: "guard_not_mounted" });
+    const forged = await app.inject({ url: "/forged" });
+    expect([forged.statusCode, forged.json().code]).toEqual([500, "guard_not_mounted"]);
+    errors.mockRestore();
   });
 
   it("answers 503 with Retry-After when the broker is down", async () => {

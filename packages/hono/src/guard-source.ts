@@ -4,7 +4,7 @@
  * and cached module-wide, so every middleware with the same configuration shares one guard,
  * one verified-token cache and one broker client.
  */
-import { isGuard, optionsFromEnv, resolveGuard, type Guard, type GuardOptions } from "@agentwrit/guard";
+import { guardFromEnv, isGuard, resolveGuard, type Guard, type GuardOptions } from "@agentwrit/guard";
 import type { Context } from "hono";
 
 /** A guard, guard options, or a function of the request context returning either. */
@@ -12,16 +12,26 @@ export type AgentWritHonoOptions = Guard | GuardOptions | ((c: Context) => Guard
 
 const MAX_GUARDS = 64;
 const guards = new Map<string, Guard>();
-const fnIds = new WeakMap<object, number>();
-let nextFnId = 0;
+const ids = new WeakMap<object, number>();
+let nextId = 0;
 
-/** Options as a cache key: plain values by content, functions (`fetch`, `onDecision`…) by identity. */
+function identity(v: object): string {
+  let id = ids.get(v);
+  if (id === undefined) ids.set(v, (id = ++nextId));
+  return `\u0000ref${String(id)}`;
+}
+
+/**
+ * Options as a cache key: plain values by content; functions (`fetch`, `onDecision`…), the
+ * `logger` and objects that are not plain data (a `KeyObject`) by identity, so that two loggers
+ * never share a guard and a logger's own (changing) fields are never read.
+ */
 function keyOf(options: GuardOptions): string {
-  return JSON.stringify(options, (_k, v: unknown) => {
-    if (typeof v !== "function") return v;
-    let id = fnIds.get(v);
-    if (id === undefined) fnIds.set(v, (id = ++nextFnId));
-    return `\u0000fn${id}`;
+  return JSON.stringify(options, (k, v: unknown) => {
+    if (typeof v === "function" || (k === "logger" && typeof v === "object" && v !== null)) return identity(v);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
+    const proto: unknown = Object.getPrototypeOf(v);
+    return proto === Object.prototype || proto === null ? v : identity(v);
   });
 }
 
@@ -45,7 +55,8 @@ function processEnv(): Readonly<Record<string, string | undefined>> | undefined 
 /**
  * Resolves options at construction: a guard or options now (a `TypeError` for bad ones); with
  * none, `AGENTWRIT_*` from `process.env` now, or, where there is no `process`, from the
- * bindings `c.env` on each request (cached like any function option).
+ * bindings `c.env` on each request. Either way the guard for an environment is the core's
+ * shared one for that configuration (`guardFromEnv`), including `AGENTWRIT_LOG`'s logger.
  */
 export function guardSource(options: AgentWritHonoOptions | undefined): (c: Context) => Guard {
   if (typeof options === "function") return (c) => cached(options(c));
@@ -54,7 +65,7 @@ export function guardSource(options: AgentWritHonoOptions | undefined): (c: Cont
     return () => guard;
   }
   const env = processEnv();
-  if (env === undefined) return (c) => cached(optionsFromEnv((c.env ?? {}) as Record<string, string | undefined>));
+  if (env === undefined) return (c) => guardFromEnv((c.env ?? {}) as Record<string, string | undefined>);
   const guard = resolveGuard(undefined, env);
   return () => guard;
 }

@@ -4,6 +4,7 @@ export {
   requireAnyScope,
   type AgentWritVariables,
   type AgentWritEnv,
+  type AgentWritContext,
 } from "./middleware.js";
 export type { AgentWritHonoOptions } from "./guard-source.js";
 export {
@@ -19,6 +20,7 @@ export {
   type CompiledRequirement,
   type Guard,
   type GuardErrorCode,
+  type GuardLogger,
   type GuardOptions,
   type ProblemDetails,
   type Requirement,

@@ -14,16 +14,29 @@ import {
   type Guard,
   type Requirement,
 } from "@agentwrit/guard";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, Env, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { guardSource, type AgentWritHonoOptions } from "./guard-source.js";
+import { paramContext, routeLabel, Wiring } from "./route-context.js";
 
 /** Context variables set by the middleware: `c.get("agentwrit")`, `c.var.agentwrit`. */
 export type AgentWritVariables = { agentwrit: AgentIdentity };
-/** The `Env` of handlers behind the middleware. */
+/**
+ * The `Env` the middleware adds to the handlers after it: in the same route definition
+ * (`app.get(path, requireScope(…), (c) => c.var.agentwrit)`), or on every route of an app chained
+ * from it (`new Hono().use("*", agentwritGuard())`). Declaring it yourself on an app
+ * (`new Hono<AgentWritEnv>()`) promises an agent on every route, guarded or not.
+ */
 export type AgentWritEnv = { Variables: AgentWritVariables };
+/**
+ * The context of a handler behind the middleware, for handlers declared apart from the route:
+ * `const handler = (c: AgentWritContext<"/orders/:id">) => c.json(c.var.agentwrit)`.
+ * `E`: the app's own `Env` (bindings, other variables).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- Hono's own default Env
+export type AgentWritContext<P extends string = string, E extends Env = {}> = Context<E & AgentWritEnv, P>;
 
 /**
  * What verified each request, so `requireScope` asks the same guard and trusts only the identity
@@ -41,18 +54,14 @@ function refusal(err: GuardError): HTTPException {
   return new HTTPException(r.status as ContentfulStatusCode, { res, cause: err, message: err.message });
 }
 
-function rethrow(e: unknown): never {
-  throw isGuardError(e) ? refusal(e) : e;
-}
-
-
 const paramsOf = (c: Context): Record<string, string> => c.req.param();
 
 /**
  * Verifies the agent token and, when a requirement is given, the scope it grants; the agent is
  * then `c.get("agentwrit")`. `{placeholders}` bind to `c.req.param()`.
  * Options may be a function of the context (`(c) => ({ brokerUrl: c.env.AGENTWRIT_BROKER_URL })`).
- * With no options, reads `AGENTWRIT_*` from `process.env` now (or, without `process`, from `c.env`).
+ * With no options, reads `AGENTWRIT_*` from `process.env` now (or, without `process`, from `c.env`),
+ * sharing one guard with every zero-config middleware of the same configuration.
  * @throws TypeError at construction for a malformed requirement or configuration
  * @throws HTTPException per request, with `res` the challenge and `cause` the `GuardError`
  */
@@ -65,6 +74,7 @@ export function agentwritGuard(
   const firstIsRequirement = first === undefined || isRequirement(first);
   const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
   const source = guardSource(firstIsRequirement ? second : (first as AgentWritHonoOptions));
+  const wiring = new Wiring();
   return createMiddleware<AgentWritEnv>(async (c, next) => {
     const guard = source(c);
     const previous = verifiedBy.get(c.req.raw);
@@ -72,28 +82,42 @@ export function agentwritGuard(
     try {
       if (known === undefined) {
         // c.req.param() builds an object: only when a requirement can use it.
-        const identity = await guard.verify(c.req.header("authorization"), requirement, requirement === undefined ? undefined : paramsOf(c));
+        const params = requirement === undefined ? undefined : paramsOf(c);
+        const identity = await guard.verify(c.req.header("authorization"), requirement, params, paramContext(c, requirement, params));
         c.set("agentwrit", identity);
         verifiedBy.set(c.req.raw, { guard, identity });
       } else if (requirement !== undefined) {
-        guard.authorize(known, requirement, paramsOf(c));
+        const params = paramsOf(c);
+        guard.authorize(known, requirement, params, paramContext(c, requirement, params));
       }
     } catch (e) {
-      rethrow(e);
+      if (!isGuardError(e)) throw e;
+      wiring.report(e, guard, c);
+      throw refusal(e);
     }
     await next();
   });
 }
 
-function scopeCheck(requirement: CompiledRequirement): MiddlewareHandler<AgentWritEnv> {
+function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareHandler<AgentWritEnv> {
+  const wiring = new Wiring();
   return createMiddleware<AgentWritEnv>(async (c, next) => {
     const verified = verifiedBy.get(c.req.raw);
-    // No guard ran before this check: fail closed, as if no token had been sent.
-    if (verified === undefined) throw refusal(new GuardError("missing_token"));
+    if (verified === undefined) {
+      // No guard ran before this check: the server's wiring mistake, not the client's missing token.
+      const err = new GuardError("guard_not_mounted", {
+        reason: `${name}() on ${routeLabel(c)} ran with no agentwritGuard() before it on this request: mount agentwritGuard() (app.use or on the route) first`,
+      });
+      wiring.report(err, undefined, c);
+      throw refusal(err);
+    }
     try {
-      verified.guard.authorize(verified.identity, requirement, paramsOf(c));
+      const params = paramsOf(c);
+      verified.guard.authorize(verified.identity, requirement, params, paramContext(c, requirement, params));
     } catch (e) {
-      rethrow(e);
+      if (!isGuardError(e)) throw e;
+      wiring.report(e, verified.guard, c);
+      throw refusal(e);
     }
     await next();
   });
@@ -105,16 +129,17 @@ function nonEmpty(list: readonly unknown[], name: string): void {
 
 /**
  * Checks that the agent verified by an earlier `agentwritGuard()` holds ALL of the requirements
- * (`{placeholders}` bound to `c.req.param()`); 401 when no guard ran before it.
+ * (`{placeholders}` bound to `c.req.param()`). Without an earlier guard on the request it answers
+ * 500 `guard_not_mounted` (a wiring mistake, logged once) and the handler never runs.
  * @throws TypeError at construction for a malformed or empty requirement
  */
 export function requireScope(...requirements: Requirement[]): MiddlewareHandler<AgentWritEnv> {
   nonEmpty(requirements, "requireScope");
-  return scopeCheck(compileRequirement(requirements));
+  return scopeCheck(compileRequirement(requirements), "requireScope");
 }
 
 /** Like {@link requireScope}, but ANY one of the requirements is enough. */
 export function requireAnyScope(...requirements: Requirement[]): MiddlewareHandler<AgentWritEnv> {
   nonEmpty(requirements, "requireAnyScope");
-  return scopeCheck(compileRequirement(anyOf(...requirements)));
+  return scopeCheck(compileRequirement(anyOf(...requirements)), "requireAnyScope");
 }

@@ -21,7 +21,8 @@ const guard = createGuard({ publicKey: key.publicKeyPem, realm: "api" });
 const auth = (t: string): RequestInit => ({ headers: { authorization: bearer(t) } });
 const ok = (c: Context<AgentWritEnv>) => c.json({ agent: c.get("agentwrit").agentId, scope: c.var.agentwrit.scope });
 
-const app = new Hono<AgentWritEnv>();
+// A plain app: each route's middleware types the agent for the handlers after it.
+const app = new Hono();
 app.get("/me", agentwritGuard(guard), ok);
 app.get("/orders/:id", agentwritGuard("write:data:order-{id}", guard), ok);
 app.get("/both", agentwritGuard(["read:data:customer-42", "write:data:x", "admin:all:x"], guard), ok);
@@ -74,11 +75,15 @@ describe("hono middleware", () => {
     expect((await app.request("/either", auth(token))).status).toBe(200);
   });
 
-  it("requireScope / requireAnyScope check the agent verified earlier; 401 without one", async () => {
+  it("requireScope / requireAnyScope check the agent verified earlier; 500 guard_not_mounted without one", async () => {
     expect((await app.request("/chain/orders/7", auth(token))).status).toBe(200);
     expect((await app.request("/chain/orders/9", auth(token))).status).toBe(403);
     expect((await app.request("/chain/any", auth(token))).status).toBe(200);
-    expect((await app.request("/unguarded", auth(token))).status).toBe(401);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const res = await app.request("/unguarded", auth(token));
+    errors.mockRestore();
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { code: string }).code).toBe("guard_not_mounted");
   });
 
   it("answers 503 with Retry-After when the broker is down", async () => {
@@ -163,8 +168,8 @@ describe("options", () => {
 describe("typing", () => {
   it("composes with app Bindings and context-function options", async () => {
     type Bindings = { AGENTWRIT_PUBLIC_KEY: string };
-    const worker = new Hono<{ Bindings: Bindings } & AgentWritEnv>();
-    worker.use("*", agentwritGuard((c) => ({ publicKey: (c.env as Bindings).AGENTWRIT_PUBLIC_KEY })));
+    // Chained from use("*"), the app's type carries the agent: every route after it is guarded.
+    const worker = new Hono<{ Bindings: Bindings }>().use("*", agentwritGuard((c) => ({ publicKey: (c.env as Bindings).AGENTWRIT_PUBLIC_KEY })));
     worker.get("/", (c) => c.text(`${c.var.agentwrit.agentId} ${c.env.AGENTWRIT_PUBLIC_KEY.length}`));
     expect((await worker.request("/", auth(token), { AGENTWRIT_PUBLIC_KEY: key.publicKeyPem })).status).toBe(200);
   });

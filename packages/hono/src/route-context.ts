@@ -1,0 +1,44 @@
+/**
+ * What a middleware tells the guard about the route it runs on. Hono computes a route's path per
+ * call (an array each time), so the usual case needs nothing from it: when every placeholder has
+ * a value, where values come from does not matter. Only a placeholder absent from the params
+ * looks at the route, to tell an optional parameter the client left out (400
+ * `invalid_parameter`) from one the route never declares (500 `requirement_param_missing`).
+ */
+import { consoleLogger, placeholdersMissingFromRoute, type CompiledRequirement, type Guard, type GuardError, type VerifyContext } from "@agentwrit/guard";
+import type { Context } from "hono";
+
+const ROUTE_PARAMS: VerifyContext = Object.freeze({ paramSource: "route" });
+
+/** `GET /orders/:id`: the method and the path the running middleware was registered with. */
+export function routeLabel(c: Context): string {
+  // `c.req.routePath` exists throughout Hono 4 (its replacement, `hono/route`, only in later 4.x).
+  // eslint-disable-next-line @typescript-eslint/no-deprecated
+  return `${c.req.method} ${c.req.routePath}`;
+}
+
+function absentContext(c: Context, requirement: CompiledRequirement): VerifyContext {
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- see routeLabel
+  const declaresAll = placeholdersMissingFromRoute(requirement, c.req.routePath).length === 0;
+  return { paramSource: declaresAll ? "input" : "route", route: routeLabel(c) };
+}
+
+/** The context for one check: shared and frozen, unless a placeholder has no value. */
+export function paramContext(c: Context, requirement: CompiledRequirement | undefined, params: Readonly<Record<string, string>> | undefined): VerifyContext {
+  if (requirement === undefined || params === undefined) return ROUTE_PARAMS;
+  for (const name of requirement.params) if (!Object.hasOwn(params, name)) return absentContext(c, requirement);
+  return ROUTE_PARAMS;
+}
+
+/**
+ * Reports a wiring mistake (a 500 that is the server's fault) once per middleware, on the console,
+ * when no guard logger already did: the guard logs its own 500s at `error`.
+ */
+export class Wiring {
+  #reported = false;
+  report(err: GuardError, guard: Guard | undefined, c: Context): void {
+    if (err.status !== 500 || this.#reported || guard?.logger !== undefined) return;
+    this.#reported = true;
+    consoleLogger("error")?.error({ code: err.code, route: routeLabel(c), reason: err.reason }, `agentwrit: ${err.reason}`);
+  }
+}
