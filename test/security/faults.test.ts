@@ -90,7 +90,8 @@ function faults(kind: "broker" | "jwks", counter: { sent: number }): Fault[] {
       code: unavailable,
     },
     { name: "HTTP 500", start: behave(answer(500, "internal error", "text/plain")), code: unavailable },
-    { name: "HTTP 404", start: behave(answer(404, "404 page not found", "text/plain")), code: unavailable },
+    // A 404 from the broker's validate route means brokerUrl is wrong: its own code, still a 503.
+    { name: "HTTP 404", start: behave(answer(404, "404 page not found", "text/plain")), code: kind === "broker" ? "broker_misconfigured" : unavailable },
     { name: "HTML with 200", start: behave(answer(200, "<!doctype html><title>Login</title><p>Sign in", "text/html")), code: unavailable },
     { name: "truncated JSON", start: behave(answer(200, '{"valid":true,"claims":{"sub":"spiffe://')), code: unavailable },
     { name: "connection cut mid-body", start: behave(cutOff), code: unavailable },
