@@ -109,41 +109,29 @@ async function listening(server: Server, sessions: () => number): Promise<Listen
   };
 }
 
-/** Stateful transports by session id, as the SDK's examples keep them. */
-class Sessions<T extends { handleRequest: unknown; close(): Promise<void> }> {
-  readonly map = new Map<string, T>();
-}
+type Transport = StreamableHTTPServerTransport | WebStandardStreamableHTTPServerTransport;
+type TransportOptions = ConstructorParameters<typeof WebStandardStreamableHTTPServerTransport>[0];
 
-/** The fetch form: `gate.checkRequest`, the transport, then `gate.sessions.observe` with its response. */
-export function fetchHandler(gate: McpGate, stateful: boolean, options: FixtureOptions = {}): { handle: (request: Request) => Promise<Response>; live: () => number } {
-  const transports = new Sessions<WebStandardStreamableHTTPServerTransport>();
-  const handle = async (request: Request): Promise<Response> => {
-    const checked = await gate.checkRequest(request);
-    if (!checked.ok) return checked.response;
-    const transport = await webTransport(gate, stateful, transports, checked.session.id, options);
-    if (transport === undefined) return toWebResponse(sessionNotFoundResponse());
-    const response = await transport.handleRequest(request, { authInfo: checked.authInfo, parsedBody: checked.parsedBody });
-    gate.sessions.observe(checked, response.status, response.headers.get("mcp-session-id"));
-    return response;
-  };
-  return { handle, live: () => transports.map.size };
-}
-
-async function webTransport(
+/**
+ * The transport for a request, as the SDK's examples keep them: the session's (or `undefined`
+ * for an id the server does not know), or a new one connected to a new server.
+ */
+async function transportFor<T extends Transport>(
+  make: (options: TransportOptions) => T,
   gate: McpGate,
   stateful: boolean,
-  transports: Sessions<WebStandardStreamableHTTPServerTransport>,
+  transports: Map<string, T>,
   id: string | undefined,
   options: FixtureOptions,
-): Promise<WebStandardStreamableHTTPServerTransport | undefined> {
-  if (id !== undefined) return transports.map.get(id);
-  const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport(
+): Promise<T | undefined> {
+  if (id !== undefined) return transports.get(id);
+  const transport: T = make(
     stateful
       ? {
           sessionIdGenerator: () => crypto.randomUUID(),
           enableJsonResponse: true,
-          onsessioninitialized: (sid) => void transports.map.set(sid, transport),
-          onsessionclosed: (sid) => void transports.map.delete(sid),
+          onsessioninitialized: (sid) => void transports.set(sid, transport),
+          onsessionclosed: (sid) => void transports.delete(sid),
         }
       : { enableJsonResponse: true },
   );
@@ -152,51 +140,54 @@ async function webTransport(
   return transport;
 }
 
+const web = (o: TransportOptions): WebStandardStreamableHTTPServerTransport => new WebStandardStreamableHTTPServerTransport(o);
+const node = (o: TransportOptions): StreamableHTTPServerTransport => new StreamableHTTPServerTransport(o);
+
+/** The fetch form: `gate.checkRequest`, the transport, then `gate.sessions.observe` with its response. */
+export function fetchHandler(gate: McpGate, stateful: boolean, options: FixtureOptions = {}): { handle: (request: Request) => Promise<Response>; live: () => number } {
+  const transports = new Map<string, WebStandardStreamableHTTPServerTransport>();
+  const handle = async (request: Request): Promise<Response> => {
+    const checked = await gate.checkRequest(request);
+    if (!checked.ok) return checked.response;
+    const transport = await transportFor(web, gate, stateful, transports, checked.session.id, options);
+    if (transport === undefined) return toWebResponse(sessionNotFoundResponse());
+    const response = await transport.handleRequest(request, { authInfo: checked.authInfo, parsedBody: checked.parsedBody });
+    gate.sessions.observe(checked, response.status, response.headers.get("mcp-session-id"));
+    return response;
+  };
+  return { handle, live: () => transports.size };
+}
+
 /** Serves one adapter on 127.0.0.1. */
 export async function listen(name: AdapterName, gate: McpGate, stateful: boolean, options: FixtureOptions = {}): Promise<Listening> {
   if (name === "express") {
-    const transports = new Sessions<StreamableHTTPServerTransport>();
+    const transports = new Map<string, StreamableHTTPServerTransport>();
     const app = express();
     app.all("/mcp", mcpGateMiddleware(gate), async (req, res) => {
       const id = typeof req.headers["mcp-session-id"] === "string" ? req.headers["mcp-session-id"] : undefined;
-      let transport = id === undefined ? undefined : transports.map.get(id);
+      const transport = await transportFor(node, gate, stateful, transports, id, options);
       if (transport === undefined) {
-        if (id !== undefined) {
-          const r = sessionNotFoundResponse();
-          res.status(r.status).set(r.headers).send(r.body);
-          return;
-        }
-        const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport(
-          stateful
-            ? {
-                sessionIdGenerator: () => crypto.randomUUID(),
-                enableJsonResponse: true,
-                onsessioninitialized: (sid) => void transports.map.set(sid, t),
-                onsessionclosed: (sid) => void transports.map.delete(sid),
-              }
-            : { enableJsonResponse: true },
-        );
-        gate.sessions.track(t);
-        await buildServer(gate, options).connect(t);
-        transport = t;
+        const r = sessionNotFoundResponse();
+        res.status(r.status).set(r.headers).send(r.body);
+        return;
       }
       await transport.handleRequest(req, res, req.body);
     });
     const server = createServer(app);
     server.listen(0, "127.0.0.1");
-    return listening(server, () => transports.map.size);
+    return listening(server, () => transports.size);
   }
   if (name === "hono") {
-    const transports = new Sessions<WebStandardStreamableHTTPServerTransport>();
+    const transports = new Map<string, WebStandardStreamableHTTPServerTransport>();
     const app = new Hono<{ Variables: McpGateVariables }>();
     app.all("/mcp", mcpGate(gate), async (c) => {
       const id = c.req.header("mcp-session-id");
-      const transport = await webTransport(gate, stateful, transports, id, options);
+      const transport = await transportFor(web, gate, stateful, transports, id, options);
       if (transport === undefined) return toWebResponse(sessionNotFoundResponse());
       return transport.handleRequest(c.req.raw, { authInfo: c.var.authInfo, parsedBody: c.var.mcpParsedBody });
     });
     const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0, createServer }) as Server;
-    return listening(server, () => transports.map.size);
+    return listening(server, () => transports.size);
   }
   const { handle, live } = fetchHandler(gate, stateful, options);
   const server = serve({ fetch: handle, hostname: "127.0.0.1", port: 0, createServer }) as Server;
