@@ -154,12 +154,14 @@ describe("bounded memory", () => {
     const sessions = createSessions(10);
     const owner = { agentId: "spiffe://agentwrit.local/agent/o/t/1", taskId: "t" } as Parameters<typeof sessions.bind>[1];
     expect(sessions.bind("s-1", owner)).toBe(true);
-    expect(sessions.bind("s-1", { ...owner, agentId: "spiffe://agentwrit.local/agent/o/t/2" } as typeof owner)).toBe(false);
+    expect(sessions.bind("s-1", { ...owner, agentId: "spiffe://agentwrit.local/agent/o/t/2" })).toBe(false);
     expect(sessions.bind("bad id", owner)).toBe(false);
     expect(sessions.bind("x".repeat(257), owner)).toBe(false);
     const closing: { sessionId?: string; onclose?: () => void } = { sessionId: "s-1" };
     let previous = 0;
-    closing.onclose = () => void previous++;
+    closing.onclose = () => {
+      previous++;
+    };
     sessions.track(closing);
     closing.onclose();
     expect(sessions.size).toBe(0);
