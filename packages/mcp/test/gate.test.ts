@@ -1,7 +1,7 @@
-import { anyOf, createGuard } from "@agentwrit/guard";
+import { allOf, anyOf, createGuard } from "@agentwrit/guard";
 import type { DevBroker } from "@agentwrit/dev-broker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMcpGate, createMcpGuard, getAgentIdentity, inspectBody, type McpGate } from "../src/index.js";
+import { agentwritTokenVerifier, ANY_AGENT, createMcpGate, createMcpGuard, getAgentIdentity, inspectBody, type McpGate } from "../src/index.js";
 import { broker, challenge, METADATA_URL, RESOURCE, toolCall } from "./support.js";
 
 const TOOLS = {
@@ -266,6 +266,39 @@ describe("configuration", () => {
     expect(() => createMcpGate({ guard: createGuard({ publicKey: b.publicKeyPem }), tools: {}, requireResourceMetadata: false })).not.toThrow();
     expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: "https://mcp.example/mcp#x" })).toThrow(/fragment/);
     expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: "mcp" })).toThrow(TypeError);
+  });
+
+  it("refuses an explicit audience without the resource, unless allowAudienceWithoutResource", () => {
+    const api = "https://api.example";
+    expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: RESOURCE, audience: api })).toThrow(/does not contain the MCP server's resource/);
+    expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: RESOURCE, audience: [api, RESOURCE] })).not.toThrow();
+    expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: RESOURCE, audience: api, allowAudienceWithoutResource: true })).not.toThrow();
+    expect(() => createMcpGate({ guard: { publicKey: b.publicKeyPem, resource: RESOURCE, audience: api }, tools: TOOLS })).toThrow(TypeError);
+    expect(() => createMcpGate({ guard: { publicKey: b.publicKeyPem, resource: RESOURCE, audience: api }, tools: TOOLS, allowAudienceWithoutResource: true })).not.toThrow();
+    // A guard made elsewhere (the README's "real broker" guard) reused for an MCP server.
+    const apiGuard = createGuard({ publicKey: b.publicKeyPem, audience: api, resourceMetadataUrl: METADATA_URL });
+    expect(() => createMcpGate({ guard: apiGuard, tools: TOOLS, resource: RESOURCE })).toThrow(/does not contain/);
+    expect(() => createMcpGate({ guard: apiGuard, tools: TOOLS, resource: RESOURCE, allowAudienceWithoutResource: true })).not.toThrow();
+    const unchecked = createGuard({ publicKey: b.publicKeyPem, resourceMetadataUrl: METADATA_URL });
+    expect(() => createMcpGate({ guard: unchecked, tools: TOOLS, resource: RESOURCE })).toThrow(/does not check the token audience/);
+    expect(() => agentwritTokenVerifier(apiGuard, { resource: RESOURCE })).toThrow(TypeError);
+    expect(() => agentwritTokenVerifier(apiGuard, { resource: RESOURCE, allowAudienceWithoutResource: true })).not.toThrow();
+    // Without a resource there is nothing to compare.
+    expect(() => createMcpGate({ guard: apiGuard, tools: TOOLS })).not.toThrow();
+  });
+
+  it("never reads an empty requirement as 'anyone'; ANY_AGENT says it explicitly", async () => {
+    for (const empty of [[], anyOf(), [[]], allOf(), undefined, null, ""]) {
+      expect(() => createMcpGate({ guard: gate.guard, tools: { t: empty as never } })).toThrow(TypeError);
+    }
+    // Configuration text cannot produce the marker.
+    expect(() => createMcpGate({ guard: gate.guard, tools: JSON.parse('{"t":"ANY_AGENT"}') as Record<string, string> })).toThrow(/tools\["t"\]/);
+    const open = createMcpGate({ guard: gate.guard, tools: { whoami: ANY_AGENT } });
+    expect((await open.check(reader, toolCall("whoami"), "POST")).ok).toBe(true);
+    expect((await open.check(undefined, toolCall("whoami"), "POST")).ok).toBe(false);
+    expect(open.canSee(await open.guard.authenticate(reader), "whoami")).toBe(true);
+    expect(open.requirementOf("whoami")).toBe(ANY_AGENT);
+    expect(() => createMcpGate({ guard: gate.guard, tools: TOOLS, logger: {} as never })).toThrow(/logger/);
   });
 
   it("derives the path-aware resource metadata URL", () => {
