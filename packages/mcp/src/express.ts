@@ -87,6 +87,7 @@ export function mcpGateMiddleware(gate: McpGate, options: McpGateMiddlewareOptio
         method: req.method,
         sessionId: sessionIdOf(req.headers["mcp-session-id"]),
         body: () => bodyOf(req, limits),
+        streamed: req.body === undefined,
       });
       if (!result.ok) {
         send(res, result.response);

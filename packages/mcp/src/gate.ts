@@ -63,6 +63,11 @@ export interface GateHttpRequest {
   readonly sessionId: string | undefined;
   /** Called only after authentication and the session check, and only for POST. */
   readonly body: () => Promise<GateBody>;
+  /**
+   * The body is still on the connection (not read by a parser): a POST refused before reading it
+   * is answered with `Connection: close`, so that the server does not read a body nobody wants.
+   */
+  readonly streamed?: boolean | undefined;
 }
 
 export interface McpGate {
@@ -204,6 +209,19 @@ export function createMcpGate(options: McpGateOptions): McpGate {
   };
 
   const checkHttp = async (request: GateHttpRequest): Promise<GateResult & { readonly parsedBody?: unknown }> => {
+    let read = false;
+    const result = await checkParts({
+      ...request,
+      body: () => {
+        read = true;
+        return request.body();
+      },
+    });
+    if (result.ok || read || request.streamed !== true || String(request.method).toUpperCase() !== "POST") return result;
+    return { ...result, response: { ...result.response, headers: { ...result.response.headers, Connection: "close" } } };
+  };
+
+  const checkParts = async (request: GateHttpRequest): Promise<GateResult & { readonly parsedBody?: unknown }> => {
     if (typeof request.method !== "string" || request.method === "") {
       return wiring("the gate was called without the request's HTTP method, so it cannot tell whether a body must be checked");
     }
@@ -280,6 +298,7 @@ export function createMcpGate(options: McpGateOptions): McpGate {
         method: request.method,
         sessionId: request.headers.get("mcp-session-id") ?? undefined,
         body: () => readWebBody(request, config.body),
+        streamed: true,
       });
       if (!result.ok) return { ...result, response: toWebResponse(result.response) };
       return { ok: true, authInfo: result.authInfo, identity: result.identity, session: result.session, parsedBody: result.parsedBody };

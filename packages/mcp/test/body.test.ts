@@ -102,6 +102,22 @@ describe("oversized bodies", () => {
   });
 });
 
+describe("refusals before the body is read", () => {
+  it.each([
+    ["no token", {}, 401],
+    ["a bad token", { authorization: "Bearer x.y.z" }, 401],
+    ["another agent's (unknown) session", { authorization: "", "mcp-session-id": "0f4c" }, 404],
+  ])("answer %s with Connection: close instead of reading a 10 MB body", async (_label, headers, status) => {
+    const h: Record<string, string | number> = { "content-type": "application/json", "content-length": 10_000_000, ...headers };
+    if (h.authorization === "") h.authorization = `Bearer ${token}`;
+    const r = await rawRequest({ port, head: head("POST", "/mcp", h), chunks: ["{"] });
+    expect(r.status).toBe(status);
+    expect(r.text.toLowerCase()).toContain("connection: close");
+    expect(r.end).toBe("closed");
+    await stillServing();
+  });
+});
+
 describe("bodies that do not arrive whole", () => {
   it("answers a trickle 408 after bodyTimeoutMs, while other requests are served", async () => {
     const slow = rawRequest({ port, head: head("POST", "/mcp", { ...auth(), "content-length": 500 }), chunks: Array.from({ length: 40 }, () => "x"), gapMs: 25 });

@@ -128,8 +128,8 @@ async function transportFor<T extends Transport>(
   const transport: T = make(
     stateful
       ? {
+          // Stateful servers answer with SSE streams (the SDK's default); stateless ones with JSON.
           sessionIdGenerator: () => crypto.randomUUID(),
-          enableJsonResponse: true,
           onsessioninitialized: (sid) => void transports.set(sid, transport),
           onsessionclosed: (sid) => void transports.delete(sid),
         }
