@@ -144,6 +144,9 @@ function identityOf(who: AgentIdentity | AuthInfo | undefined): AgentIdentity | 
 const argsOf = (args: unknown): Readonly<Record<string, unknown>> =>
   typeof args === "object" && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
 
+/** Whether an HTTP method (from a caller that may pass anything) is POST. */
+const isPost = (method: unknown): boolean => typeof method === "string" && method.toUpperCase() === "POST";
+
 const WIRING_ANSWER = "Internal error: the server's authorization for this endpoint is misconfigured";
 
 /**
@@ -209,15 +212,15 @@ export function createMcpGate(options: McpGateOptions): McpGate {
   };
 
   const checkHttp = async (request: GateHttpRequest): Promise<GateResult & { readonly parsedBody?: unknown }> => {
-    let read = false;
+    const body = { read: false };
     const result = await checkParts({
       ...request,
       body: () => {
-        read = true;
+        body.read = true;
         return request.body();
       },
     });
-    if (result.ok || read || request.streamed !== true || String(request.method).toUpperCase() !== "POST") return result;
+    if (result.ok || body.read || request.streamed !== true || !isPost(request.method)) return result;
     return { ...result, response: { ...result.response, headers: { ...result.response.headers, Connection: "close" } } };
   };
 
