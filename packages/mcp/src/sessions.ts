@@ -53,9 +53,10 @@ export interface McpSessions {
   observe(result: { readonly identity: AgentIdentity; readonly session: SessionRequest }, status: number, responseSessionId: string | null | undefined): void;
 }
 
-/** The SDK's answer to an unknown session: 404, JSON-RPC error -32001. */
+/** The SDK transport's own answer to an unknown session, byte for byte: 404, JSON-RPC error -32001. */
 export function sessionNotFoundResponse(): HttpResponse {
-  return jsonRpcErrorResponse(404, -32001, "Session not found");
+  const r = jsonRpcErrorResponse(404, -32001, "Session not found");
+  return { ...r, headers: { "Content-Type": "application/json" } };
 }
 
 /** Default `maxSessions`. */

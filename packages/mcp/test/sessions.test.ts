@@ -7,7 +7,9 @@ import type { DevBroker } from "@agentwrit/dev-broker";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMcpGate, type McpGate } from "../src/index.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { createMcpGate, sessionNotFoundResponse, toWebResponse, type McpGate } from "../src/index.js";
 import { createSessions } from "../src/sessions.js";
 import { listen, MAPS, type AdapterName, type Listening } from "./fixtures.js";
 import { broker, RESOURCE } from "./support.js";
@@ -126,6 +128,44 @@ describe.each(["express", "hono", "fetch"] as const)("stateful Streamable HTTP o
       await a.client.close();
       await c.client.close();
     }
+    expect(gate.sessions.size).toBe(0);
+  });
+});
+
+describe("the 404", () => {
+  it("is the SDK transport's own answer to an unknown session, status, headers and body", async () => {
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => crypto.randomUUID() });
+    const server = new McpServer({ name: "t", version: "0" });
+    await server.connect(transport);
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const init = await transport.handleRequest(
+      new Request(RESOURCE, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }) }),
+    );
+    expect(init.status).toBe(200);
+    const sdk = await transport.handleRequest(new Request(RESOURCE, { method: "POST", headers: { ...headers, "mcp-session-id": "not-it" }, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) }));
+    const ours = toWebResponse(sessionNotFoundResponse());
+    expect(ours.status).toBe(sdk.status);
+    expect([...ours.headers]).toEqual([...sdk.headers]);
+    expect(await ours.text()).toBe(await sdk.text());
+    await server.close();
+  });
+
+  it("comes from check() and checkRequest() for an id the agent does not own", async () => {
+    const gate = createMcpGate({ guard: { publicKey: b.publicKeyPem, resource: RESOURCE }, ...MAPS });
+    const identity = await gate.guard.authenticate(`Bearer ${alice}`);
+    expect(gate.sessions.bind("s-alice", identity)).toBe(true);
+    const body = { jsonrpc: "2.0", id: 1, method: "tools/list" };
+    expect((await gate.check(`Bearer ${alice}`, body, "POST", "s-alice")).ok).toBe(true);
+    const foreign = await gate.check(`Bearer ${bob}`, body, "POST", "s-alice");
+    expect(foreign.ok ? 200 : foreign.response.status).toBe(404);
+    expect((await gate.check(`Bearer ${bob}`, body, "POST", "s-unknown")).ok).toBe(false);
+    expect((await gate.check(`Bearer ${bob}`, body, "POST", null)).ok).toBe(true);
+    const request = (token: string): Request => new Request(RESOURCE, { method: "DELETE", headers: { authorization: `Bearer ${token}`, "mcp-session-id": "s-alice" } });
+    const r = await gate.checkRequest(request(bob));
+    expect(r.ok ? 200 : r.response.status).toBe(404);
+    const owner = await gate.checkRequest(request(alice));
+    if (!owner.ok) throw new Error("owner refused");
+    gate.sessions.observe(owner, 200, null);
     expect(gate.sessions.size).toBe(0);
   });
 });
