@@ -78,8 +78,8 @@ function observeSession(gate: McpGate, result: GatePass, res: Response): void {
 export function mcpGateMiddleware(gate: McpGate, options: McpGateMiddlewareOptions = {}): RequestHandler {
   const limits =
     options.maxBodyBytes === undefined && options.bodyTimeoutMs === undefined
-      ? gate.body
-      : bodyLimits(options.maxBodyBytes ?? gate.body.maxBytes, options.bodyTimeoutMs ?? gate.body.timeoutMs, "mcpGateMiddleware");
+      ? gate.bodyLimits
+      : bodyLimits(options.maxBodyBytes ?? gate.bodyLimits.maxBytes, options.bodyTimeoutMs ?? gate.bodyLimits.timeoutMs, "mcpGateMiddleware");
   return (req: Request, res: Response, next: NextFunction): void => {
     const run = async (): Promise<void> => {
       const result = await gate.checkHttp({

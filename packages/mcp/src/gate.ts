@@ -35,8 +35,8 @@ export interface McpGate {
   readonly unlistedTools: UnlistedPolicy;
   readonly unlistedResources: UnlistedPolicy;
   readonly unlistedPrompts: UnlistedPolicy;
-  /** Body limits the adapters apply. */
-  readonly body: BodyLimits;
+  /** Body limits the adapters apply (`maxBodyBytes`, `bodyTimeoutMs`). */
+  readonly bodyLimits: BodyLimits;
   /** Stateful sessions and the agents they belong to. */
   readonly sessions: McpSessions;
   /** The requirement declared for a tool, if any. */
@@ -173,7 +173,7 @@ export function createMcpGate(options: McpGateOptions): McpGate {
     unlistedTools: config.unlisted.tools,
     unlistedResources: config.unlisted.resources,
     unlistedPrompts: config.unlisted.prompts,
-    body: config.body,
+    bodyLimits: config.body,
     sessions,
     requirementOf: (tool) => tools.get(tool)?.requirement,
     authenticate,

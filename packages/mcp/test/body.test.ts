@@ -38,6 +38,7 @@ beforeAll(async () => {
       next();
     });
   }, mcpGateMiddleware(gate), (_req, res) => res.json({ ok: true }));
+  app.post("/small", mcpGateMiddleware(gate, { maxBodyBytes: 16 }), (_req, res) => res.json({ ok: true }));
   app.post("/text", express.text({ type: "*/*" }), mcpGateMiddleware(gate), (_req, res) => res.json({ ok: true }));
   server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
@@ -91,6 +92,12 @@ describe("oversized bodies", () => {
     expect(r.status).toBe(413);
     expect(r.responses).toBe(1);
     await stillServing();
+  });
+
+  it("takes the middleware's own maxBodyBytes over the gate's", async () => {
+    const res = await fetch(url("/small"), { method: "POST", headers: auth(), body: JSON.stringify(toolCall("t", { x: "1" })) });
+    expect(res.status).toBe(413);
+    expect(() => mcpGateMiddleware(gate, { maxBodyBytes: 0 })).toThrow(TypeError);
   });
 
   it("survives twenty oversized bodies at once", async () => {
