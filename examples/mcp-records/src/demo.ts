@@ -1,6 +1,7 @@
 /**
  * A self-contained walk-through: starts a dev broker and the records server on 127.0.0.1, then
- * an MCP client calls the tools with agent tokens and prints what happens (never the tokens).
+ * an MCP client calls the tools, reads the patient resources and gets the prompt with agent
+ * tokens, and prints what happens (never the tokens).
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,7 +18,7 @@ const records = createRecordsServer({
   guard: { brokerUrl: broker.url, publicKey: broker.publicKeyPem, resource },
   resource,
   onToolRun: (run) => {
-    console.log(`  [server] ran ${run.tool} ${JSON.stringify(run.args)}`);
+    console.log(`  [server] ran ${run.kind} ${run.tool} ${JSON.stringify(run.args)}`);
   },
 });
 http.on("request", records.app);
@@ -36,13 +37,17 @@ async function session(label: string, token: string, steps: (client: Client) => 
   }
 }
 
-async function call(client: Client, name: string, args: Record<string, string> = {}): Promise<void> {
+/** Runs one request and prints its result, or why it was refused. */
+async function attempt(label: string, run: () => Promise<unknown>): Promise<void> {
   try {
-    const result = await client.callTool({ name, arguments: args });
-    console.log(`  ${name} ${JSON.stringify(args)} →`, JSON.stringify(result.content));
+    console.log(`  ${label} →`, JSON.stringify(await run()).slice(0, 200));
   } catch (e) {
-    console.log(`  ${name} ${JSON.stringify(args)} refused: ${e instanceof Error ? e.message.slice(0, 200) : String(e)}`);
+    console.log(`  ${label} refused: ${e instanceof Error ? e.message.slice(0, 200) : String(e)}`);
   }
+}
+
+async function call(client: Client, name: string, args: Record<string, string> = {}): Promise<void> {
+  await attempt(`${name} ${JSON.stringify(args)}`, async () => (await client.callTool({ name, arguments: args })).content);
 }
 
 try {
@@ -54,6 +59,14 @@ try {
     await call(client, "get_patient_record", { patientId: "43" });
     await call(client, "write_prescription", { patientId: "42", drug: "ibuprofen" });
     await call(client, "list_my_patients");
+    const { resources } = await client.listResources();
+    console.log("  sees resources:", resources.map((r) => r.uri).join(", "));
+    for (const uri of ["records://patients/42", "records://patients/43"]) {
+      await attempt(`read ${uri}`, async () => (await client.readResource({ uri })).contents);
+    }
+    for (const patientId of ["42", "43"]) {
+      await attempt(`prompt summarize_patient ${JSON.stringify({ patientId })}`, async () => (await client.getPrompt({ name: "summarize_patient", arguments: { patientId } })).messages);
+    }
   });
   const prescriber = await broker.createAgent({
     orchId: "demo",

@@ -1,10 +1,13 @@
 /**
- * A Streamable HTTP MCP server whose tools are guarded per patient by AgentWrit scopes.
+ * A Streamable HTTP MCP server whose tools, resources and prompts are guarded per patient by
+ * AgentWrit scopes.
  *
  * - `get_patient_record({ patientId })` needs `read:records:patient-{patientId}`;
  * - `write_prescription({ patientId, drug })` needs that and `write:prescriptions:patient-{patientId}`;
  * - `list_my_patients()` needs any `read:records:patient-*` scope and lists the patients the
- *   agent may read.
+ *   agent may read;
+ * - the resource `records://patients/{patientId}` and the prompt `summarize_patient({ patientId })`
+ *   need `read:records:patient-{patientId}`; `resources/list` shows each agent its own patients.
  *
  * `patientId` is the bare number ("42"): the template adds the `patient-` prefix, so an agent
  * scoped to `read:records:patient-42` reads patient 42 and is refused patient 43 with a 403
@@ -12,18 +15,21 @@
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { AgentIdentity, Guard } from "@agentwrit/guard";
+import { authorizationFromRawHeaders, type AgentIdentity, type Guard } from "@agentwrit/guard";
 import {
   createMcpGate,
-  filterToolsList,
+  filterLists,
   getAgentIdentity,
+  type AuthInfo,
   type McpGate,
   type McpGuardOptions,
+  type PromptScopeMap,
+  type ResourceScopeMap,
   type ToolScopeMap,
 } from "@agentwrit/guard-mcp";
 import { mcpGateMiddleware, protectedResourceMetadataRouter } from "@agentwrit/guard-mcp/express";
-import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { localhostHostValidation } from "@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import express from "express";
@@ -35,6 +41,16 @@ export const RECORDS_TOOL_SCOPES = {
   write_prescription: ["read:records:patient-{patientId}", "write:prescriptions:patient-{patientId}"],
   list_my_patients: "read:records:patient-*",
 } as const satisfies ToolScopeMap;
+
+/** One patient's record as a resource, guarded like `get_patient_record`. */
+export const RECORDS_RESOURCE_SCOPES = {
+  "records://patients/{patientId}": "read:records:patient-{patientId}",
+} as const satisfies ResourceScopeMap;
+
+/** A prompt that embeds one patient's record, guarded like reading it. */
+export const RECORDS_PROMPT_SCOPES = {
+  summarize_patient: "read:records:patient-{patientId}",
+} as const satisfies PromptScopeMap;
 
 interface Patient {
   readonly id: string;
@@ -48,9 +64,11 @@ const PATIENTS: readonly Patient[] = [
   { id: "44", name: "Cyd Placeholder", allergies: ["latex"] },
 ];
 
-/** One tool execution, as reported to `onToolRun` (never the token). */
+/** One handler execution (tool, resource read or prompt), as reported to `onToolRun` (never the token). */
 export interface ToolRun {
+  /** The tool, resource template or prompt name. */
   readonly tool: string;
+  readonly kind: "tool" | "resource" | "prompt";
   readonly agentId: string | undefined;
   readonly args: Readonly<Record<string, unknown>>;
   /** The verified agent (claims and delegation chain; no token). */
@@ -62,11 +80,11 @@ export interface RecordsServerOptions {
   readonly guard: Guard | McpGuardOptions;
   /** The server's canonical URI, e.g. `https://records.example/mcp`; its path is where MCP is served. */
   readonly resource: string;
-  /** Filter `tools/list` by the caller's scope. @default true */
+  /** Filter the lists (`tools/list`, `resources/list`, `resources/templates/list`, `prompts/list`) by the caller's scope. @default true */
   readonly filterTools?: boolean;
   /** Where to gate: at HTTP before dispatch (default), or only inside the handlers. */
   readonly enforcement?: "http" | "handler";
-  /** Called whenever a tool body actually runs (tests use it to prove refused tools never ran). */
+  /** Called whenever a handler actually runs (tests use it to prove refused calls never ran). */
   readonly onToolRun?: (run: ToolRun) => void;
 }
 
@@ -85,12 +103,19 @@ function text(value: unknown): { content: { type: "text"; text: string }[] } {
 
 /** Builds the Express app: metadata endpoints, the gate, and a stateless MCP endpoint. */
 export function createRecordsServer(options: RecordsServerOptions): RecordsServer {
-  const gate = createMcpGate({ guard: options.guard, tools: RECORDS_TOOL_SCOPES, resource: options.resource });
+  const gate = createMcpGate({
+    guard: options.guard,
+    tools: RECORDS_TOOL_SCOPES,
+    resources: RECORDS_RESOURCE_SCOPES,
+    prompts: RECORDS_PROMPT_SCOPES,
+    resource: options.resource,
+  });
   const mcpPath = new URL(options.resource).pathname;
   const prescriptions: { patientId: string; drug: string; by: string }[] = [];
-  const ran = (tool: string, args: Readonly<Record<string, unknown>>, identity: AgentIdentity | undefined): void => {
-    options.onToolRun?.({ tool, args, agentId: identity?.agentId, identity });
+  const ran = (tool: string, args: Readonly<Record<string, unknown>>, identity: AgentIdentity | undefined, kind: ToolRun["kind"] = "tool"): void => {
+    options.onToolRun?.({ tool, kind, args, agentId: identity?.agentId, identity });
   };
+  const patientIds = (prefix: string): string[] => PATIENTS.map((p) => p.id).filter((id) => id.startsWith(prefix));
   // With HTTP enforcement the handlers are still wrapped: defence in depth, and the same code
   // serves hosts that cannot gate at HTTP.
 
@@ -134,7 +159,40 @@ export function createRecordsServer(options: RecordsServerOptions): RecordsServe
         return text(mine.map((p) => ({ id: p.id, name: p.name })));
       }),
     );
-    if (options.filterTools !== false) filterToolsList(server, gate);
+    server.registerResource(
+      "patient-record",
+      new ResourceTemplate("records://patients/{patientId}", {
+        // Every patient; the gate shows each agent only the ones it may read.
+        list: () => ({ resources: PATIENTS.map((p) => ({ uri: `records://patients/${p.id}`, name: p.name, mimeType: "application/json" })) }),
+        complete: { patientId: patientIds },
+      }),
+      { description: "One patient's record.", mimeType: "application/json" },
+      gate.wrapResource("records://patients/{patientId}", (uri, { patientId }, extra) => {
+        ran("records://patients/{patientId}", { patientId }, getAgentIdentity(extra.authInfo), "resource");
+        const patient = PATIENTS.find((p) => p.id === patientId);
+        return { contents: patient === undefined ? [] : [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(patient) }] };
+      }),
+    );
+    server.registerPrompt(
+      "summarize_patient",
+      {
+        description: "Asks the model for a short summary of one patient's record.",
+        argsSchema: { patientId: completable(z.string().describe('The patient number, e.g. "42"'), patientIds) },
+      },
+      gate.wrapPrompt("summarize_patient", ({ patientId }, extra) => {
+        ran("summarize_patient", { patientId }, getAgentIdentity(extra.authInfo), "prompt");
+        const patient = PATIENTS.find((p) => p.id === patientId);
+        return {
+          messages: [
+            {
+              role: "user" as const,
+              content: { type: "text" as const, text: `Summarize this patient record in two sentences:\n${JSON.stringify(patient ?? null)}` },
+            },
+          ],
+        };
+      }),
+    );
+    if (options.filterTools !== false) filterLists(server, gate);
     return server;
   };
 
@@ -157,9 +215,10 @@ export function createRecordsServer(options: RecordsServerOptions): RecordsServe
   };
 
   if (options.enforcement === "handler") {
-    // Authentication only at HTTP (no tool check); the wrapped handlers decide per call.
+    // Authentication only at HTTP (no tool check); the wrapped handlers decide per call. Every
+    // Authorization header is read: several are refused, never the first one picked.
     app.post(mcpPath, express.json(), async (req, res, next) => {
-      const auth = await gate.authenticate(req.headers.authorization);
+      const auth = await gate.authenticate(authorizationFromRawHeaders(req.rawHeaders));
       if (!auth.ok) {
         res.status(auth.response.status).set(auth.response.headers).send(auth.response.body);
         return;

@@ -2,78 +2,100 @@
  * Express glue (`@agentwrit/guard-mcp/express`): the gate as middleware in front of the SDK's
  * `StreamableHTTPServerTransport`, and the RFC 9728 metadata endpoint. Type-only Express imports.
  */
-import { authorizationFromRawHeaders, readCappedText } from "@agentwrit/guard";
+import { authorizationFromRawHeaders } from "@agentwrit/guard";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { McpGate } from "./gate.js";
-import { jsonRpcErrorResponse, JSON_RPC_PARSE_ERROR, type HttpResponse } from "./http.js";
+import { bodyLimits, readNodeBody, type BodyLimits } from "./body.js";
+import type { GateBody, GatePass, McpGate } from "./gate.js";
+import type { HttpResponse } from "./http.js";
 import { metadataEndpoint, type ProtectedResourceMetadata, type ProtectedResourceMetadataOptions } from "./metadata.js";
+import { sessionIdOf } from "./sessions.js";
 
 function send(res: Response, r: HttpResponse): void {
   res.status(r.status).set(r.headers).send(r.body);
 }
 
-async function readBody(req: Request, maxBytes: number): Promise<{ ok: true; body: unknown } | { ok: false; response: HttpResponse }> {
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      req.on("data", (chunk: Buffer) => {
-        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      });
-      req.on("end", () => {
-        controller.close();
-      });
-      req.on("error", (e) => {
-        controller.error(e);
-      });
-    },
-  });
-  const text = await readCappedText(stream, maxBytes);
-  if (text === undefined) return { ok: false, response: jsonRpcErrorResponse(413, -32000, "Request body too large") };
-  try {
-    return { ok: true, body: JSON.parse(text) };
-  } catch {
-    return { ok: false, response: jsonRpcErrorResponse(400, JSON_RPC_PARSE_ERROR, "Parse error: Invalid JSON") };
-  }
+export interface McpGateMiddlewareOptions {
+  /** Largest body the middleware reads itself (when no body parser ran). @default the gate's `maxBodyBytes` (4 MiB) */
+  readonly maxBodyBytes?: number | undefined;
+  /** Longest wait for that body, in milliseconds. @default the gate's `bodyTimeoutMs` (30 s) */
+  readonly bodyTimeoutMs?: number | undefined;
 }
 
-export interface McpGateMiddlewareOptions {
-  /** Largest body the middleware reads itself (when no body parser ran). @default 4 MiB */
-  readonly maxBodyBytes?: number;
+function bodyOf(req: Request, limits: BodyLimits): Promise<GateBody> {
+  const body: unknown = req.body;
+  if (body === undefined) return readNodeBody(req, limits);
+  if (body instanceof Uint8Array || typeof body === "string") {
+    return Promise.resolve({
+      wiring: `req.body is ${typeof body === "string" ? "a string" : "a Buffer"}: a text or raw body parser ran before mcpGateMiddleware; use express.json() or no parser`,
+    });
+  }
+  return Promise.resolve({ parsed: body });
+}
+
+/** The `Mcp-Session-Id` a response carries, from `writeHead`'s arguments or the headers set before. */
+function responseSessionId(res: Response, args: readonly unknown[]): string | undefined {
+  for (const arg of args) {
+    if (typeof arg !== "object" || arg === null) continue;
+    const pairs: unknown[] = Array.isArray(arg) ? (Array.isArray(arg[0]) ? arg.flat() : arg) : Object.entries(arg).flat();
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const name = pairs[i];
+      if (typeof name === "string" && name.toLowerCase() === "mcp-session-id") return String(pairs[i + 1]);
+    }
+  }
+  const set = res.getHeader("mcp-session-id");
+  return typeof set === "string" ? set : undefined;
 }
 
 /**
- * Authenticates every request and checks every `tools/call` before the transport dispatches it.
- * On success sets `req.auth` (the `AuthInfo` the SDK transport reads) and, when no body parser
- * ran, `req.body`. Then call `transport.handleRequest(req, res, req.body)`: the transport must
- * get the very body that was checked.
+ * Binds the session an `initialize` starts (or forgets the one a `DELETE` ends) as the response
+ * head is written: before the client can read the session id, so its next request finds it bound.
+ */
+function observeSession(gate: McpGate, result: GatePass, res: Response): void {
+  if (!result.session.initialize && result.session.method !== "DELETE") return;
+  const own = Object.getOwnPropertyDescriptor(res, "writeHead");
+  const original = res.writeHead.bind(res) as (...args: unknown[]) => Response;
+  res.writeHead = ((...args: unknown[]): Response => {
+    // Once: put back what was there (another middleware's patch, or the prototype's), then write.
+    if (own === undefined) delete (res as Partial<Response>).writeHead;
+    else Object.defineProperty(res, "writeHead", own);
+    const status = typeof args[0] === "number" ? args[0] : res.statusCode;
+    gate.sessions.observe(result, status, responseSessionId(res, args.slice(1)));
+    return original(...args);
+  }) as Response["writeHead"];
+}
+
+/**
+ * Authenticates every request, checks its `Mcp-Session-Id` against the agent that started the
+ * session, and checks every message that touches data before the transport dispatches it. Reads
+ * every `Authorization` header (several are refused). On success sets `req.auth` (the `AuthInfo`
+ * the SDK transport reads) and, when no body parser ran, `req.body`. Then call
+ * `transport.handleRequest(req, res, req.body)`: the transport must get the very body that was checked.
  *
  * @example
- * app.post("/mcp", express.json(), mcpGateMiddleware(gate), (req, res) => transport.handleRequest(req, res, req.body));
+ * app.all("/mcp", mcpGateMiddleware(gate), (req, res) => transport.handleRequest(req, res, req.body));
  */
 export function mcpGateMiddleware(gate: McpGate, options: McpGateMiddlewareOptions = {}): RequestHandler {
-  const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const limits =
+    options.maxBodyBytes === undefined && options.bodyTimeoutMs === undefined
+      ? gate.bodyLimits
+      : bodyLimits(options.maxBodyBytes ?? gate.bodyLimits.maxBytes, options.bodyTimeoutMs ?? gate.bodyLimits.timeoutMs, "mcpGateMiddleware");
   return (req: Request, res: Response, next: NextFunction): void => {
     const run = async (): Promise<void> => {
-      const authorization = authorizationFromRawHeaders(req.rawHeaders) ?? req.headers.authorization;
-      const auth = await gate.authenticate(authorization);
-      if (!auth.ok) {
-        send(res, auth.response);
+      const result = await gate.checkHttp({
+        authorization: authorizationFromRawHeaders(req.rawHeaders) ?? req.headers.authorization,
+        method: req.method,
+        sessionId: sessionIdOf(req.headers["mcp-session-id"]),
+        body: () => bodyOf(req, limits),
+        streamed: req.body === undefined,
+      });
+      if (!result.ok) {
+        send(res, result.response);
         return;
       }
-      if (req.method === "POST" && req.body === undefined) {
-        const read = await readBody(req, maxBodyBytes);
-        if (!read.ok) {
-          send(res, read.response);
-          return;
-        }
-        req.body = read.body;
-      }
-      const refusal = gate.authorizeBody(auth.identity, req.method === "POST" ? req.body : undefined);
-      if (refusal !== undefined) {
-        send(res, refusal);
-        return;
-      }
-      (req as Request & { auth?: AuthInfo }).auth = auth.authInfo;
+      if (result.parsedBody !== undefined) req.body = result.parsedBody;
+      (req as Request & { auth?: AuthInfo }).auth = result.authInfo;
+      observeSession(gate, result, res);
       next();
     };
     run().catch(next);

@@ -1,198 +1,142 @@
 /**
- * The MCP tool gate: per-tool scope requirements (templates bound to the tool's arguments),
- * enforced before dispatch at the HTTP layer, or inside tool handlers, and used to filter
- * `tools/list`. Every rule (matching, templates, challenges) is core's; this file only reads
- * JSON-RPC and maps tools to requirements.
+ * The MCP gate: every request authenticated, its session checked against the agent that started
+ * it, its body bounded, and every message that touches data (`tools/call`, `resources/read`,
+ * `resources/subscribe`, `prompts/get`, `completion/complete`) checked against the gate's maps
+ * before the transport dispatches anything. Every rule (matching, templates, challenges) is
+ * core's; the maps, resources, sessions, body reading and handler wrappers have their own files.
  */
-import {
-  bearerToken,
-  compileRequirement,
-  evaluateRequirement,
-  isGuardError,
-  readCappedText,
-  requirementFamily,
-  toErrorResponse,
-  type AgentIdentity,
-  type CompiledRequirement,
-  type Guard,
-  type GuardError,
-  type Requirement,
-} from "@agentwrit/guard";
+import { bearerToken, isGuardError, toErrorResponse, type AgentIdentity, type Guard, type GuardError } from "@agentwrit/guard";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
 import { getAgentIdentity, toAuthInfo } from "./auth-info.js";
-import { jsonRpcErrorResponse, JSON_RPC_INVALID_REQUEST, JSON_RPC_PARSE_ERROR, toWebResponse, type HttpResponse } from "./http.js";
-import { inspectBody, type ToolCall } from "./json-rpc.js";
-import { resolveMcpGuard, resourceOf, type McpGuardOptions } from "./options.js";
+import { Authorizer } from "./authorize.js";
+import { readWebBody, type BodyLimits } from "./body.js";
+import { NamedRequirements, type McpRequirement, type Resolution, type UnlistedPolicy } from "./entries.js";
+import { resolveGateOptions, type McpGateOptions } from "./gate-options.js";
+import { toWebResponse, type HttpResponse } from "./http.js";
+import type { GatedMessage } from "./json-rpc.js";
+import { auditServer, type McpAudit } from "./lists.js";
+import { GateLog, isLogger } from "./log.js";
+import { ResourceRequirements } from "./resources.js";
+import { requestChecker, type GateAuthentication, type GateHttpRequest, type GatePass, type GateResult } from "./request.js";
+import { createSessions, type McpSessions } from "./sessions.js";
+import { guarded, thrown, toolRefusal, type ToolRefusal } from "./wrap.js";
 
-/** Tool name → the scopes a call needs: a scope, a template (`read:records:{patientId}`), a list (all-of) or `anyOf(...)`. */
-export type ToolScopeMap = Readonly<Record<string, Requirement>>;
-
-/** What happens to tools that have no entry in the map. */
-export type UnlistedToolsPolicy = "deny" | "allow";
-
-export interface McpGateOptions {
-  /** A guard, or options for {@link createMcpGuard} (then `resource` binds the audience). */
-  readonly guard: Guard | McpGuardOptions;
-  /**
-   * The requirement of each tool. `{name}` placeholders are filled from the call's arguments;
-   * a missing, empty, non-string or unsafe value (`*`, `%`, braces, whitespace) is refused with
-   * 400 and never widens the requirement.
-   */
-  readonly tools: ToolScopeMap;
-  /**
-   * Tools absent from `tools`: `"deny"` refuses their calls (403 without a `scope`, since no
-   * scope grants them) and hides them from `tools/list`; `"allow"` lets any authenticated agent
-   * call and see them.
-   * @default "deny"
-   */
-  readonly unlistedTools?: UnlistedToolsPolicy;
-  /** The server's canonical URI for `AuthInfo.resource`. Defaults to the guard options' `resource`. */
-  readonly resource?: string | URL;
-  /** Largest request body `checkRequest` and the Express middleware read. @default 4 MiB (the SDK's own limit) */
-  readonly maxBodyBytes?: number;
-  /**
-   * Refuse to build a gate whose guard has no `resourceMetadataUrl`: the MCP authorization spec
-   * requires `resource_metadata` in the challenges.
-   * @default true
-   */
-  readonly requireResourceMetadata?: boolean;
-}
-
-/** The outcome of authenticating a request. */
-export type GateAuthentication =
-  | { readonly ok: true; readonly authInfo: AuthInfo; readonly identity: AgentIdentity }
-  | { readonly ok: false; readonly response: HttpResponse; readonly error: GuardError };
-
-/** The outcome of checking a request: the `AuthInfo` to hand to the transport, or a response to send. */
-export type GateResult =
-  | { readonly ok: true; readonly authInfo: AuthInfo; readonly identity: AgentIdentity }
-  | { readonly ok: false; readonly response: HttpResponse; readonly error?: GuardError };
+export type { GateAuthentication, GateBody, GateHttpRequest, GatePass, GateRefusal, GateResult } from "./request.js";
 
 /** The outcome of {@link McpGate.checkRequest}: on success, pass `authInfo` and `parsedBody` to the transport. */
 export type FetchGateResult =
-  | { readonly ok: true; readonly authInfo: AuthInfo; readonly identity: AgentIdentity; readonly parsedBody: unknown }
-  | { readonly ok: false; readonly response: Response; readonly error?: GuardError };
-
-/** A handler result refusing a tool call in-band (MCP `isError` result). */
-export type ToolRefusal = CallToolResult & { readonly isError: true };
+  | (GatePass & { readonly parsedBody: unknown })
+  | { readonly ok: false; readonly response: Response; readonly error?: GuardError; readonly reason?: string };
 
 export interface McpGate {
   readonly guard: Guard;
   readonly resource: string | undefined;
-  readonly unlistedTools: UnlistedToolsPolicy;
+  readonly unlistedTools: UnlistedPolicy;
+  readonly unlistedResources: UnlistedPolicy;
+  readonly unlistedPrompts: UnlistedPolicy;
+  /** Body limits the adapters apply (`maxBodyBytes`, `bodyTimeoutMs`). */
+  readonly bodyLimits: BodyLimits;
+  /** Stateful sessions and the agents they belong to. */
+  readonly sessions: McpSessions;
   /** The requirement declared for a tool, if any. */
-  requirementOf(tool: string): Requirement | undefined;
+  requirementOf(tool: string): McpRequirement | undefined;
   /** Verifies the `Authorization` header value (401 / 503 response on failure). */
   authenticate(authorization: string | null | undefined): Promise<GateAuthentication>;
   /**
-   * Checks every `tools/call` in a parsed JSON-RPC body (one message or a batch) for an
-   * authenticated agent. `undefined` when allowed, else the response to send: 400 for a
-   * malformed tool call or a bad argument, 403 `insufficient_scope` naming every missing scope
-   * of every refused call.
+   * Checks every gated message of a parsed JSON-RPC body (one message or a batch) for an
+   * authenticated agent. `undefined` when allowed, else the response: 400 for a batch over
+   * `maxBatchSize`, a malformed gated message or a bad value; 403 `insufficient_scope` naming
+   * the missing scopes of every refused message (capped).
    */
   authorizeBody(identity: AgentIdentity, body: unknown): HttpResponse | undefined;
   /**
-   * `authenticate` then `authorizeBody`. Pass the body exactly as it will be given to the
-   * transport (`transport.handleRequest(req, res, body)`); give `method` so that a POST without
-   * a parsed body is refused rather than left for the transport to read unchecked.
+   * `authenticate`, the session check, then `authorizeBody`. Pass the body exactly as it will be
+   * given to the transport, the HTTP method (a POST without a parsed body is refused: nobody could
+   * tell what the transport would read), and the `Mcp-Session-Id` header in stateful mode.
    */
-  check(authorization: string | null | undefined, parsedBody?: unknown, method?: string): Promise<GateResult>;
-  /**
-   * The fetch form: authenticates, reads and parses a POST body (capped), checks it. On success
-   * give both `authInfo` and `parsedBody` to `WebStandardStreamableHTTPServerTransport.handleRequest`.
-   */
+  check(authorization: string | null | undefined, parsedBody: unknown, method: string, sessionId?: string | null): Promise<GateResult>;
+  /** The fetch form: authenticates, checks the session, reads (bounded) and parses a POST body, checks it. */
   checkRequest(request: Request): Promise<FetchGateResult>;
-  /**
-   * Throws core's `GuardError` (403 or 400) unless `identity` may call `tool` with `args`.
-   */
+  /** For adapters: the whole check, with the body read only when needed. */
+  checkHttp(request: GateHttpRequest): Promise<GateResult & { readonly parsedBody?: unknown }>;
+  /** Throws core's `GuardError` (403 or 400) unless `identity` may call `tool` with `args`. */
   authorizeCall(identity: AgentIdentity, tool: string, args: unknown): void;
-  /**
-   * Wraps a tool handler for servers that cannot gate at HTTP: the handler runs only when
-   * `extra.authInfo` (set by this package) allows the call; otherwise it returns an MCP error
-   * result (`isError: true`) and the tool never runs.
-   */
+  /** Throws core's `GuardError` unless `identity` may read `uri`. */
+  authorizeResource(identity: AgentIdentity, uri: string): void;
+  /** Throws core's `GuardError` unless `identity` may get `prompt` with `args`. */
+  authorizePrompt(identity: AgentIdentity, prompt: string, args: unknown): void;
+  /** A tool handler that runs only when `extra.authInfo` allows the call (else an `isError` result). */
   wrapTool<A extends unknown[], R>(tool: string, handler: (...args: A) => R): (...args: A) => R | ToolRefusal;
   /**
+   * A resource read callback that runs only when `extra.authInfo` may read the URI it is called
+   * with (else it throws an `McpError`). `key` is the URI or template it is registered under.
+   */
+  wrapResource<A extends [URL, ...unknown[]], R>(key: string, handler: (...args: A) => R): (...args: A) => R;
+  /** A prompt callback that runs only when `extra.authInfo` may get it with its arguments (else an `McpError`). */
+  wrapPrompt<A extends unknown[], R>(prompt: string, handler: (...args: A) => R): (...args: A) => R;
+  /**
    * Whether an agent would see `tool` in `tools/list`: its requirement with every `{placeholder}`
-   * read as "any value" is met (`read:records:patient-{id}` is shown to a holder of
-   * `read:records:patient-42`, or of `read:records:*`).
+   * read as "any value" is met.
    */
   canSee(who: AgentIdentity | AuthInfo | undefined, tool: string): boolean;
   /** The tools `who` can see (for a low-level `Server`'s own `tools/list` handler). */
   visibleTools<T extends { readonly name: string }>(tools: readonly T[], who: AgentIdentity | AuthInfo | undefined): T[];
+  /** The prompts `who` could get with some arguments. */
+  visiblePrompts<T extends { readonly name: string }>(prompts: readonly T[], who: AgentIdentity | AuthInfo | undefined): T[];
+  /** The resources `who` may read (each URI checked as `resources/read` would be). */
+  visibleResources<T extends Pick<Resource, "uri">>(resources: readonly T[], who: AgentIdentity | AuthInfo | undefined): T[];
+  /** The resource templates `who` could read with some values. */
+  visibleResourceTemplates<T extends Pick<ResourceTemplate, "uriTemplate">>(templates: readonly T[], who: AgentIdentity | AuthInfo | undefined): T[];
+  /**
+   * Compares an `McpServer`'s registered tools, resources and prompts with the maps: returns the
+   * ones without an entry and logs a `warn` for each (once) through the gate's logger.
+   */
+  audit(server: object): McpAudit;
 }
-
-interface Entry {
-  readonly requirement: Requirement;
-  readonly compiled: CompiledRequirement;
-  readonly visibility: CompiledRequirement;
-}
-
-const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
 function identityOf(who: AgentIdentity | AuthInfo | undefined): AgentIdentity | undefined {
   if (who === undefined) return undefined;
-  if ("agentId" in who) return who;
-  return getAgentIdentity(who);
+  return "agentId" in who ? who : getAgentIdentity(who);
 }
 
-/** A tool-call refusal as an MCP tool result. */
-export function toolRefusal(err: GuardError): ToolRefusal {
-  const scope = err.scope.length > 0 ? ` Required scope: ${err.scope.join(" ")}.` : "";
-  return {
-    isError: true,
-    content: [{ type: "text", text: `${err.problem.title} (${err.code}): ${err.problem.detail}${scope}` }],
-  };
-}
+const argsOf = (args: unknown): Readonly<Record<string, unknown>> =>
+  typeof args === "object" && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
 
 /**
- * Creates the gate. Requirements are compiled now: a malformed one is a `TypeError`.
+ * Creates the gate. Maps are compiled now: a malformed or empty requirement is a `TypeError`.
  *
  * @example
  * const gate = createMcpGate({
  *   guard: { brokerUrl, publicKey, resource: "https://mcp.example/mcp" },
- *   tools: {
- *     get_patient_record: "read:records:patient-{patientId}",
- *     write_prescription: ["read:records:patient-{patientId}", "write:prescriptions:patient-{patientId}"],
- *   },
+ *   tools: { get_patient_record: "read:records:patient-{patientId}" },
+ *   resources: { "records://patients/{patientId}": "read:records:patient-{patientId}" },
+ *   prompts: { summarize_patient: "read:records:patient-{patientId}" },
  * });
  */
 export function createMcpGate(options: McpGateOptions): McpGate {
-  if (typeof options !== "object" || (options as unknown) === null) throw new TypeError("createMcpGate(options): options must be an object");
-  const guard = resolveMcpGuard(options.guard);
-  const resource = resourceOf(options.guard, options.resource);
-  const unlistedTools = options.unlistedTools ?? "deny";
-  const given: unknown = unlistedTools;
-  if (given !== "deny" && given !== "allow") throw new TypeError('unlistedTools must be "deny" or "allow"');
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) throw new TypeError("maxBodyBytes must be a positive integer");
-  if (options.requireResourceMetadata !== false && guard.resourceMetadataUrl === undefined) {
-    throw new TypeError(
-      "createMcpGate: the guard has no resourceMetadataUrl, but MCP clients need resource_metadata in every 401 and 403. " +
-        "Pass guard options with `resource` (or `resourceMetadataUrl`), or set requireResourceMetadata: false.",
-    );
-  }
-  if (typeof options.tools !== "object" || (options.tools as unknown) === null) throw new TypeError("tools must be an object of tool name → requirement");
-  const entries = new Map<string, Entry>();
-  for (const [name, requirement] of Object.entries(options.tools)) {
-    let compiled: CompiledRequirement;
-    try {
-      compiled = compileRequirement(requirement);
-    } catch (e) {
-      throw new TypeError(`tools["${name}"]: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-    entries.set(name, { requirement, compiled, visibility: requirementFamily(compiled) });
-  }
+  if (options.logger !== undefined && !isLogger(options.logger)) throw new TypeError("createMcpGate: logger must have debug, info, warn and error methods");
+  const config = resolveGateOptions(options);
+  const { guard, resource } = config;
+  const tools = new NamedRequirements("tools", options.tools, config.unlisted.tools, "tools/call");
+  const prompts = new NamedRequirements("prompts", options.prompts, config.unlisted.prompts, "prompts/get");
+  const resources = new ResourceRequirements(options.resources, config.unlisted.resources);
+  const authorizer = new Authorizer(guard, config.authorize);
+  const log = new GateLog(config.logger);
+  const sessions = createSessions(config.maxSessions);
+  const maxParamLength = config.authorize.maxParamLength;
 
-  const authorizeCall = (identity: AgentIdentity, tool: string, args: unknown): void => {
-    const entry = entries.get(tool);
-    if (entry === undefined) {
-      if (unlistedTools === "allow") return;
-      throw guard.error("insufficient_scope");
+  const resolve = (m: GatedMessage): Resolution => {
+    switch (m.kind) {
+      case "tool":
+        return tools.resolve(m.name, m.arguments);
+      case "prompt":
+        return prompts.resolve(m.name, m.arguments);
+      case "resource":
+        return resources.resolve(m.uri);
+      case "completion":
+        return m.ref.type === "prompt" ? prompts.resolveFamily(m.ref.name) : resources.resolveFamily(m.ref.uri);
     }
-    const params = typeof args === "object" && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
-    guard.authorize(identity, entry.compiled, params);
   };
 
   const authenticate = async (authorization: string | null | undefined): Promise<GateAuthentication> => {
@@ -205,97 +149,100 @@ export function createMcpGate(options: McpGateOptions): McpGate {
     }
   };
 
-  const authorizeCalls = (identity: AgentIdentity, calls: readonly ToolCall[]): HttpResponse | undefined => {
-    const missing = new Set<string>();
-    let refused = false;
-    for (const call of calls) {
-      try {
-        authorizeCall(identity, call.name, call.arguments);
-      } catch (e) {
-        if (!isGuardError(e)) throw e;
-        if (e.code !== "insufficient_scope") return toErrorResponse(e);
-        refused = true;
-        for (const s of e.scope) missing.add(s);
-      }
-    }
-    // One challenge naming every scope the whole request needs but lacks.
-    return refused ? toErrorResponse(guard.error("insufficient_scope", { scope: [...missing] })) : undefined;
+  const { checkHttp, decide } = requestChecker({ authenticate, sessions, log, body: config.body, maxBatchSize: config.maxBatchSize, resolve, authorizer });
+
+  const authorizeOne = (identity: AgentIdentity, r: Resolution): void => {
+    authorizer.one(identity, r);
   };
 
-  const authorizeBody = (identity: AgentIdentity, body: unknown): HttpResponse | undefined => {
-    const inspection = inspectBody(body);
-    if (!inspection.ok) return jsonRpcErrorResponse(400, JSON_RPC_INVALID_REQUEST, inspection.message);
-    return authorizeCalls(identity, inspection.calls);
+  /** A handler wrapper; wrapping a name the map denies outright is a `TypeError` (it could never run). */
+  const wrap = <A extends unknown[], R, F>(
+    what: string,
+    usable: boolean,
+    handler: (...args: A) => R,
+    check: (identity: AgentIdentity, args: A) => void,
+    refuse: (err: GuardError) => F,
+  ): ((...args: A) => R | F) => {
+    if (!usable) throw new TypeError(`${what}: it has no requirement in the gate's map, so every request would be refused`);
+    return guarded(handler, check, () => guard.error("missing_token"), refuse);
   };
 
-  const check = async (authorization: string | null | undefined, parsedBody?: unknown, method?: string): Promise<GateResult> => {
-    const auth = await authenticate(authorization);
-    if (!auth.ok) return auth;
-    if (parsedBody === undefined && method?.toUpperCase() === "POST") {
-      return { ok: false, response: jsonRpcErrorResponse(400, JSON_RPC_PARSE_ERROR, "Parse error: no parsed JSON body") };
-    }
-    const refusal = authorizeBody(auth.identity, parsedBody);
-    return refusal === undefined ? auth : { ok: false, response: refusal };
-  };
-
-  const checkRequest = async (request: Request): Promise<FetchGateResult> => {
-    const auth = await authenticate(request.headers.get("authorization"));
-    if (!auth.ok) return { ok: false, response: toWebResponse(auth.response), error: auth.error };
-    if (request.method.toUpperCase() !== "POST") return { ...auth, parsedBody: undefined };
-    // Read a copy, so that the transport can still read the original; but hand it `parsedBody`.
-    const text = await readCappedText(request.clone().body, maxBodyBytes);
-    if (text === undefined) {
-      return { ok: false, response: toWebResponse(jsonRpcErrorResponse(413, -32000, "Request body too large")) };
-    }
-    let parsedBody: unknown;
-    try {
-      parsedBody = JSON.parse(text);
-    } catch {
-      return { ok: false, response: toWebResponse(jsonRpcErrorResponse(400, JSON_RPC_PARSE_ERROR, "Parse error: Invalid JSON")) };
-    }
-    const refusal = authorizeBody(auth.identity, parsedBody);
-    if (refusal !== undefined) return { ok: false, response: toWebResponse(refusal) };
-    return { ...auth, parsedBody };
-  };
-
-  const canSee = (who: AgentIdentity | AuthInfo | undefined, tool: string): boolean => {
-    const identity = identityOf(who);
-    if (identity === undefined) return false;
-    const entry = entries.get(tool);
-    if (entry === undefined) return unlistedTools === "allow";
-    return evaluateRequirement(entry.visibility, identity.scope).satisfied;
-  };
-
-  return {
+  const gate: McpGate = {
     guard,
     resource,
-    unlistedTools,
-    requirementOf: (tool) => entries.get(tool)?.requirement,
+    unlistedTools: config.unlisted.tools,
+    unlistedResources: config.unlisted.resources,
+    unlistedPrompts: config.unlisted.prompts,
+    bodyLimits: config.body,
+    sessions,
+    requirementOf: (tool) => tools.get(tool)?.requirement,
     authenticate,
-    authorizeBody,
-    check,
-    checkRequest,
-    authorizeCall,
-    canSee,
-    visibleTools: (tools, who) => tools.filter((t) => canSee(who, t.name)),
-    wrapTool<A extends unknown[], R>(tool: string, handler: (...args: A) => R): (...args: A) => R | ToolRefusal {
-      if (!entries.has(tool) && unlistedTools === "deny") {
-        throw new TypeError(`wrapTool("${tool}"): the tool has no requirement in the gate's tools map`);
-      }
-      return (...callArgs: A): R | ToolRefusal => {
-        // The SDK calls (args, extra) for tools with an input schema and (extra) for the others.
-        const extra = callArgs[callArgs.length - 1] as { readonly authInfo?: AuthInfo } | undefined;
-        const args = callArgs.length >= 2 ? callArgs[0] : undefined;
-        const identity = getAgentIdentity(extra?.authInfo);
-        if (identity === undefined) return toolRefusal(guard.error("missing_token"));
-        try {
-          authorizeCall(identity, tool, args);
-        } catch (e) {
-          if (isGuardError(e)) return toolRefusal(e);
-          throw e;
-        }
-        return handler(...callArgs);
-      };
+    authorizeBody: (identity, body) => decide(identity, body).refusal,
+    checkHttp,
+    async check(authorization, parsedBody, method, sessionId) {
+      const { parsedBody: _checked, ...result } = await checkHttp({
+        authorization,
+        method,
+        sessionId: sessionId === null || sessionId === "" ? undefined : sessionId,
+        body: () => Promise.resolve({ parsed: parsedBody }),
+      });
+      return result;
     },
+    async checkRequest(request) {
+      const result = await checkHttp({
+        authorization: request.headers.get("authorization"),
+        method: request.method,
+        sessionId: request.headers.get("mcp-session-id") ?? undefined,
+        body: () => readWebBody(request, config.body),
+        streamed: true,
+      });
+      if (!result.ok) return { ...result, response: toWebResponse(result.response) };
+      return { ok: true, authInfo: result.authInfo, identity: result.identity, session: result.session, parsedBody: result.parsedBody };
+    },
+    authorizeCall: (identity, tool, args) => {
+      authorizeOne(identity, tools.resolve(tool, argsOf(args)));
+    },
+    authorizeResource: (identity, uri) => {
+      authorizeOne(identity, resources.resolve(uri));
+    },
+    authorizePrompt: (identity, prompt, args) => {
+      authorizeOne(identity, prompts.resolve(prompt, argsOf(args)));
+    },
+    wrapTool(tool, handler) {
+      // The SDK calls (args, extra) for tools with an input schema and (extra) for the others.
+      return wrap(`wrapTool("${tool}")`, tools.get(tool) !== undefined || tools.policy === "allow", handler, (identity, a) => {
+        gate.authorizeCall(identity, tool, a.length >= 2 ? a[0] : undefined);
+      }, toolRefusal);
+    },
+    wrapResource(key, handler) {
+      // The SDK calls (uri, extra) for a fixed resource and (uri, variables, extra) for a template.
+      return wrap(`wrapResource("${key}")`, resources.get(key) !== undefined || resources.policy === "allow", handler, (identity, a) => {
+        gate.authorizeResource(identity, a[0].href);
+      }, thrown);
+    },
+    wrapPrompt(prompt, handler) {
+      return wrap(`wrapPrompt("${prompt}")`, prompts.get(prompt) !== undefined || prompts.policy === "allow", handler, (identity, a) => {
+        gate.authorizePrompt(identity, prompt, a.length >= 2 ? a[0] : undefined);
+      }, thrown);
+    },
+    canSee: (who, tool) => {
+      const identity = identityOf(who);
+      return identity !== undefined && tools.visible(tool, identity.scope);
+    },
+    visibleTools: (list, who) => list.filter((t) => gate.canSee(who, t.name)),
+    visiblePrompts(list, who) {
+      const identity = identityOf(who);
+      return identity === undefined ? [] : list.filter((p) => prompts.visible(p.name, identity.scope));
+    },
+    visibleResources(list, who) {
+      const identity = identityOf(who);
+      return identity === undefined ? [] : list.filter((r) => resources.readable(r.uri, identity.scope, maxParamLength));
+    },
+    visibleResourceTemplates(list, who) {
+      const identity = identityOf(who);
+      return identity === undefined ? [] : list.filter((t) => resources.templateVisible(t.uriTemplate, identity.scope));
+    },
+    audit: (server) => auditServer(server, { tools, prompts, resources }, log),
   };
+  return gate;
 }

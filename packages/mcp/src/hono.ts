@@ -17,7 +17,9 @@ export interface McpGateVariables {
 }
 
 /**
- * Authenticates every request and checks every `tools/call` before the handler runs.
+ * Authenticates every request, checks its `Mcp-Session-Id` against the agent that started the
+ * session, reads the body (bounded) and checks every message that touches data before the
+ * handler runs. The body is read here: give the transport `c.var.mcpParsedBody`.
  *
  * @example
  * app.all("/mcp", mcpGate(gate), (c) =>
@@ -30,6 +32,8 @@ export function mcpGate(gate: McpGate): MiddlewareHandler<{ Variables: McpGateVa
     c.set("authInfo", result.authInfo);
     c.set("mcpParsedBody", result.parsedBody);
     await next();
+    // The response is not sent yet: a session it starts is bound before the client sees its id.
+    gate.sessions.observe(result, c.res.status, c.res.headers.get("mcp-session-id"));
     return undefined;
   };
 }

@@ -12,13 +12,20 @@ export interface McpGuardOptions extends GuardOptions {
    * RFC 8707). Used as the accepted `aud` (see `requireAudience`), as `AuthInfo.resource`, and to
    * derive `resourceMetadataUrl` (the path-aware RFC 9728 URL) when that is not given.
    */
-  readonly resource?: string | URL;
+  readonly resource?: string | URL | undefined;
   /**
    * Require `resource` in the token's `aud` (the MCP spec's audience validation). Ignored when
    * `audience` is given (that list is used as is) or `resource` is not.
    * @default true
    */
-  readonly requireAudience?: boolean;
+  readonly requireAudience?: boolean | undefined;
+  /**
+   * With `resource`, an explicit `audience` must contain it (else a `TypeError`): a server for
+   * `resource` that accepts tokens meant only for other audiences is almost always a mistake.
+   * `true` accepts such a configuration deliberately.
+   * @default false
+   */
+  readonly allowAudienceWithoutResource?: boolean | undefined;
 }
 
 /**
@@ -54,13 +61,38 @@ export function canonicalResource(resource: string | URL, name = "resource"): st
  * @throws TypeError on any misconfiguration
  */
 export function createMcpGuard(options: McpGuardOptions): Guard {
-  const { resource, requireAudience, ...guardOptions } = options;
+  const { resource, requireAudience, allowAudienceWithoutResource, ...guardOptions } = options;
   if (requireAudience !== undefined && typeof requireAudience !== "boolean") throw new TypeError("requireAudience must be a boolean");
+  if (allowAudienceWithoutResource !== undefined && typeof allowAudienceWithoutResource !== "boolean") {
+    throw new TypeError("allowAudienceWithoutResource must be a boolean");
+  }
   if (resource === undefined) return createGuard(guardOptions);
   const canonical = canonicalResource(resource);
+  if (guardOptions.audience !== undefined && allowAudienceWithoutResource !== true) {
+    checkAudienceHasResource(typeof guardOptions.audience === "string" ? [guardOptions.audience] : guardOptions.audience, canonical);
+  }
   const audience = guardOptions.audience ?? (requireAudience === false ? undefined : canonical);
   const resourceMetadataUrl = guardOptions.resourceMetadataUrl ?? protectedResourceMetadataUrl(canonical);
   return createGuard({ ...guardOptions, ...(audience === undefined ? {} : { audience }), resourceMetadataUrl });
+}
+
+/**
+ * A guard for `resource` must accept tokens for it: an `audience` that does not contain the
+ * resource is a `TypeError` (`allowAudienceWithoutResource: true` is the deliberate way out).
+ */
+export function checkAudienceHasResource(audience: readonly string[] | undefined, resource: string): void {
+  if (audience === undefined) {
+    throw new TypeError(
+      `the guard does not check the token audience, so this MCP server (${resource}) would accept tokens meant for any resource server of the broker. ` +
+        "Give the guard audience: resource (createMcpGuard does it from `resource`), or set allowAudienceWithoutResource: true.",
+    );
+  }
+  if (!audience.includes(resource)) {
+    throw new TypeError(
+      `audience ${JSON.stringify(audience)} does not contain the MCP server's resource ${JSON.stringify(resource)}: tokens issued for this server would be refused ` +
+        "and tokens meant for another API accepted. Put the resource in audience, or set allowAudienceWithoutResource: true.",
+    );
+  }
 }
 
 /** A guard given as is, or one made by {@link createMcpGuard} from options. */

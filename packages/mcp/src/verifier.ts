@@ -1,19 +1,25 @@
 /**
  * An `OAuthTokenVerifier` for the SDK's own `requireBearerAuth` middleware.
  */
-import { isGuardError, type Guard } from "@agentwrit/guard";
+import { isGuard, isGuardError, type Guard } from "@agentwrit/guard";
 import { InvalidRequestError, InvalidTokenError, ServerError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
 import type { OAuthTokenVerifier } from "@modelcontextprotocol/sdk/server/auth/provider.js";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import { toAuthInfo } from "./auth-info.js";
-import { resolveMcpGuard, resourceOf, type McpGuardOptions } from "./options.js";
+import { checkAudienceHasResource, resolveMcpGuard, resourceOf, type McpGuardOptions } from "./options.js";
 
 export interface TokenVerifierOptions {
   /**
    * The server's canonical URI, reported as `AuthInfo.resource` when the token's `aud` names it
    * (so the SDK's `expectedResource` check can run too). Defaults to the options' `resource`.
    */
-  readonly resource?: string | URL;
+  readonly resource?: string | URL | undefined;
+  /**
+   * With a guard given as is and a `resource`, the guard's `audience` must contain the resource
+   * (else a `TypeError`); `true` accepts a guard that does not.
+   * @default false
+   */
+  readonly allowAudienceWithoutResource?: boolean | undefined;
 }
 
 /**
@@ -38,6 +44,7 @@ export interface TokenVerifierOptions {
 export function agentwritTokenVerifier(guardOrOptions: Guard | McpGuardOptions, options: TokenVerifierOptions = {}): OAuthTokenVerifier {
   const guard = resolveMcpGuard(guardOrOptions);
   const resource = resourceOf(guardOrOptions, options.resource);
+  if (isGuard(guardOrOptions) && resource !== undefined && options.allowAudienceWithoutResource !== true) checkAudienceHasResource(guard.audience, resource);
   return {
     async verifyAccessToken(token: string): Promise<AuthInfo> {
       try {

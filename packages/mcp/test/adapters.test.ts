@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as z from "zod";
 import { mcpGateMiddleware } from "../src/express.js";
 import { mcpGate } from "../src/hono.js";
-import { createMcpGate, filterToolsList, getAgentIdentity, type McpGate } from "../src/index.js";
+import { ANY_AGENT, createMcpGate, filterToolsList, getAgentIdentity, type McpGate } from "../src/index.js";
 import { broker, challenge, METADATA_URL, RESOURCE, toolCall } from "./support.js";
 
 let b: DevBroker;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   b = await broker();
   gate = createMcpGate({
     guard: { publicKey: b.publicKeyPem, resource: RESOURCE },
-    tools: { get_patient_record: "read:records:patient-{patientId}", whoami: "read:records:*" },
+    tools: { get_patient_record: "read:records:patient-{patientId}", whoami: ANY_AGENT },
   });
   token = (await b.createAgent({ orchId: "o", taskId: "a", scope: ["read:records:patient-42"] })).accessToken;
 });

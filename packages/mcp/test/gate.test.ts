@@ -1,7 +1,7 @@
-import { anyOf, createGuard } from "@agentwrit/guard";
+import { allOf, anyOf, createGuard } from "@agentwrit/guard";
 import type { DevBroker } from "@agentwrit/dev-broker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMcpGate, createMcpGuard, getAgentIdentity, inspectBody, type McpGate } from "../src/index.js";
+import { agentwritTokenVerifier, ANY_AGENT, createMcpGate, createMcpGuard, getAgentIdentity, inspectBody, type McpGate } from "../src/index.js";
 import { broker, challenge, METADATA_URL, RESOURCE, toolCall } from "./support.js";
 
 const TOOLS = {
@@ -29,7 +29,7 @@ afterAll(async () => {
 
 describe("authentication", () => {
   it("builds the AuthInfo the SDK expects", async () => {
-    const r = await gate.check(reader, toolCall("get_patient_record", { patientId: "42" }));
+    const r = await gate.check(reader, toolCall("get_patient_record", { patientId: "42" }), "POST");
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.authInfo.clientId).toMatch(/^spiffe:\/\/agentwrit\.local\/agent\/o\/reader\//);
@@ -43,7 +43,7 @@ describe("authentication", () => {
 
   it("answers 401 with resource_metadata without a token, and for a bad one", async () => {
     for (const header of [undefined, "Bearer not.a.jwt", "Basic abc"]) {
-      const r = await gate.check(header, undefined);
+      const r = await gate.check(header, undefined, "GET");
       expect(r.ok).toBe(false);
       if (r.ok) continue;
       expect(r.response.status).toBe(401);
@@ -56,10 +56,10 @@ describe("authentication", () => {
     try {
       const t = "Bearer " + (await other.createAgent({ orchId: "o", taskId: "t", scope: ["read:records:patient-42"] })).accessToken;
       const bound = createMcpGate({ guard: { publicKey: other.publicKeyPem, resource: RESOURCE }, tools: TOOLS });
-      const r = await bound.check(t, undefined);
+      const r = await bound.check(t, undefined, "GET");
       expect(r.ok ? 0 : r.error?.code).toBe("audience_mismatch");
       const unbound = createMcpGate({ guard: { publicKey: other.publicKeyPem, resource: RESOURCE, requireAudience: false }, tools: TOOLS });
-      const u = await unbound.check(t, undefined);
+      const u = await unbound.check(t, undefined, "GET");
       expect(u.ok).toBe(true);
       // The token does not name this resource, so AuthInfo.resource stays unset.
       expect(u.ok && u.authInfo.resource).toBeUndefined();
@@ -73,7 +73,7 @@ describe("authentication", () => {
       guard: createGuard({ brokerUrl: "http://127.0.0.1:1", resourceMetadataUrl: METADATA_URL, brokerTimeoutMs: 500 }),
       tools: TOOLS,
     });
-    const r = await down.check(reader, undefined);
+    const r = await down.check(reader, undefined, "GET");
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.response.status).toBe(503);
@@ -84,8 +84,8 @@ describe("authentication", () => {
 
 describe("tools/call before dispatch", () => {
   it("allows a call the scope covers and refuses one it does not, naming the scope", async () => {
-    expect((await gate.check(reader, toolCall("get_patient_record", { patientId: "42" }))).ok).toBe(true);
-    const r = await gate.check(reader, toolCall("get_patient_record", { patientId: "43" }));
+    expect((await gate.check(reader, toolCall("get_patient_record", { patientId: "42" }), "POST")).ok).toBe(true);
+    const r = await gate.check(reader, toolCall("get_patient_record", { patientId: "43" }), "POST");
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.response.status).toBe(403);
@@ -95,14 +95,14 @@ describe("tools/call before dispatch", () => {
   });
 
   it("names only the missing scopes of an all-of requirement", async () => {
-    const r = await gate.check(reader, toolCall("write_prescription", { patientId: "42", drug: "x" }));
+    const r = await gate.check(reader, toolCall("write_prescription", { patientId: "42", drug: "x" }), "POST");
     expect(!r.ok && challenge(r.response.headers["WWW-Authenticate"]).scope).toBe("write:prescriptions:patient-42");
   });
 
   it("checks family and any-of requirements with core's rules", async () => {
-    expect((await gate.check(reader, toolCall("list_my_patients"))).ok).toBe(true);
-    expect((await gate.check(wide, toolCall("search", { scope: "x" }))).ok).toBe(true);
-    const r = await gate.check(reader, toolCall("search", { scope: "x" }));
+    expect((await gate.check(reader, toolCall("list_my_patients"), "POST")).ok).toBe(true);
+    expect((await gate.check(wide, toolCall("search", { scope: "x" }), "POST")).ok).toBe(true);
+    const r = await gate.check(reader, toolCall("search", { scope: "x" }), "POST");
     expect(!r.ok && challenge(r.response.headers["WWW-Authenticate"]).scope).toBe("read:records:all admin:records:x");
   });
 
@@ -114,7 +114,7 @@ describe("tools/call before dispatch", () => {
       { jsonrpc: "2.0", id: 99, method: "tools/list" },
       toolCall("write_prescription", { patientId: "44", drug: "x" }),
     ];
-    const r = await gate.check(reader, batch);
+    const r = await gate.check(reader, batch, "POST");
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.response.status).toBe(403);
@@ -123,17 +123,17 @@ describe("tools/call before dispatch", () => {
       "read:records:patient-44",
       "write:prescriptions:patient-44",
     ]);
-    const ok = await gate.check(reader, [toolCall("get_patient_record", { patientId: "42" }), toolCall("list_my_patients")]);
+    const ok = await gate.check(reader, [toolCall("get_patient_record", { patientId: "42" }), toolCall("list_my_patients")], "POST");
     expect(ok.ok).toBe(true);
   });
 
   it("checks a tools/call sent as a notification (no id) too", async () => {
-    const r = await gate.check(reader, { jsonrpc: "2.0", method: "tools/call", params: { name: "get_patient_record", arguments: { patientId: "43" } } });
+    const r = await gate.check(reader, { jsonrpc: "2.0", method: "tools/call", params: { name: "get_patient_record", arguments: { patientId: "43" } } }, "POST");
     expect(r.ok ? 200 : r.response.status).toBe(403);
   });
 
   it("passes requests that carry no tool call", async () => {
-    expect((await gate.check(reader, { jsonrpc: "2.0", id: 1, method: "initialize", params: {} })).ok).toBe(true);
+    expect((await gate.check(reader, { jsonrpc: "2.0", id: 1, method: "initialize", params: {} }, "POST")).ok).toBe(true);
     expect((await gate.check(reader, undefined, "GET")).ok).toBe(true);
   });
 
@@ -149,16 +149,23 @@ describe("tools/call before dispatch", () => {
     ["tools/call with array arguments", { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "list_my_patients", arguments: ["42"] } }],
     ["tools/call with string params", { jsonrpc: "2.0", id: 1, method: "tools/call", params: "get_patient_record" }],
   ])("refuses a malformed body (%s) with a JSON-RPC 400", async (_label, body) => {
-    const r = await gate.check(reader, body);
+    const r = await gate.check(reader, body, "POST");
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.response.status).toBe(400);
     expect(JSON.parse(r.response.body)).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600 } });
   });
 
-  it("refuses a POST whose body was not parsed", async () => {
+  it("refuses a POST whose body was not parsed, and a call without the method, as the server's mistake (500)", async () => {
     const r = await gate.check(reader, undefined, "POST");
-    expect(r.ok ? 200 : r.response.status).toBe(400);
+    expect(r.ok ? 200 : r.response.status).toBe(500);
+    expect(r.ok ? undefined : r.reason).toMatch(/without its parsed body/);
+    expect(r.ok ? undefined : JSON.parse(r.response.body)).toMatchObject({ jsonrpc: "2.0", error: { code: -32603 }, id: null });
+    // JavaScript callers can still leave the method out: that must never pass an unchecked body.
+    const check = (a: string, b: unknown): ReturnType<McpGate["check"]> => (gate.check as (this: McpGate, a: string, b: unknown) => ReturnType<McpGate["check"]>).call(gate, a, b);
+    const m = await check(reader, toolCall("get_patient_record", { patientId: "43" }));
+    expect(m.ok ? 200 : m.response.status).toBe(500);
+    expect(m.ok ? undefined : m.reason).toMatch(/HTTP method/);
   });
 
   it.each([
@@ -172,7 +179,7 @@ describe("tools/call before dispatch", () => {
     ["containing whitespace", { patientId: "42 " }],
     ["containing %", { patientId: "%34%32" }],
   ])("refuses an argument that is %s with 400 invalid_request", async (_label, args) => {
-    const r = await gate.check(wide, toolCall("get_patient_record", args));
+    const r = await gate.check(wide, toolCall("get_patient_record", args), "POST");
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.response.status).toBe(400);
@@ -181,7 +188,7 @@ describe("tools/call before dispatch", () => {
   });
 
   it("denies unlisted tools by default (403 without scope), allows them on request", async () => {
-    const r = await gate.check(wide, toolCall("drop_database"));
+    const r = await gate.check(wide, toolCall("drop_database"), "POST");
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.response.status).toBe(403);
@@ -189,10 +196,10 @@ describe("tools/call before dispatch", () => {
     expect(c.error).toBe("insufficient_scope");
     expect(c.scope).toBeUndefined();
     // Prototype names are not tools either.
-    expect((await gate.check(wide, toolCall("constructor"))).ok).toBe(false);
-    expect((await gate.check(wide, toolCall("__proto__"))).ok).toBe(false);
+    expect((await gate.check(wide, toolCall("constructor"), "POST")).ok).toBe(false);
+    expect((await gate.check(wide, toolCall("__proto__"), "POST")).ok).toBe(false);
     const open = createMcpGate({ guard: gate.guard, tools: TOOLS, unlistedTools: "allow" });
-    expect((await open.check(wide, toolCall("drop_database"))).ok).toBe(true);
+    expect((await open.check(wide, toolCall("drop_database"), "POST")).ok).toBe(true);
   });
 });
 
@@ -200,13 +207,13 @@ describe("the fetch form", () => {
   const post = (body: string, auth = reader): Request =>
     new Request(RESOURCE, { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body });
 
-  it("returns the parsed body and leaves the request readable", async () => {
+  it("returns the parsed body and consumes the request's, so the transport can only get the checked one", async () => {
     const req = post(JSON.stringify(toolCall("get_patient_record", { patientId: "42" })));
     const r = await gate.checkRequest(req);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.parsedBody).toMatchObject({ method: "tools/call" });
-    expect(await req.json()).toEqual(r.parsedBody);
+    expect(req.bodyUsed).toBe(true);
   });
 
   it("answers 401 before reading the body, 400 for invalid JSON, 403 for a refused call, 413 when too large", async () => {
@@ -259,6 +266,39 @@ describe("configuration", () => {
     expect(() => createMcpGate({ guard: createGuard({ publicKey: b.publicKeyPem }), tools: {}, requireResourceMetadata: false })).not.toThrow();
     expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: "https://mcp.example/mcp#x" })).toThrow(/fragment/);
     expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: "mcp" })).toThrow(TypeError);
+  });
+
+  it("refuses an explicit audience without the resource, unless allowAudienceWithoutResource", () => {
+    const api = "https://api.example";
+    expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: RESOURCE, audience: api })).toThrow(/does not contain the MCP server's resource/);
+    expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: RESOURCE, audience: [api, RESOURCE] })).not.toThrow();
+    expect(() => createMcpGuard({ publicKey: b.publicKeyPem, resource: RESOURCE, audience: api, allowAudienceWithoutResource: true })).not.toThrow();
+    expect(() => createMcpGate({ guard: { publicKey: b.publicKeyPem, resource: RESOURCE, audience: api }, tools: TOOLS })).toThrow(TypeError);
+    expect(() => createMcpGate({ guard: { publicKey: b.publicKeyPem, resource: RESOURCE, audience: api }, tools: TOOLS, allowAudienceWithoutResource: true })).not.toThrow();
+    // A guard made elsewhere (the README's "real broker" guard) reused for an MCP server.
+    const apiGuard = createGuard({ publicKey: b.publicKeyPem, audience: api, resourceMetadataUrl: METADATA_URL });
+    expect(() => createMcpGate({ guard: apiGuard, tools: TOOLS, resource: RESOURCE })).toThrow(/does not contain/);
+    expect(() => createMcpGate({ guard: apiGuard, tools: TOOLS, resource: RESOURCE, allowAudienceWithoutResource: true })).not.toThrow();
+    const unchecked = createGuard({ publicKey: b.publicKeyPem, resourceMetadataUrl: METADATA_URL });
+    expect(() => createMcpGate({ guard: unchecked, tools: TOOLS, resource: RESOURCE })).toThrow(/does not check the token audience/);
+    expect(() => agentwritTokenVerifier(apiGuard, { resource: RESOURCE })).toThrow(TypeError);
+    expect(() => agentwritTokenVerifier(apiGuard, { resource: RESOURCE, allowAudienceWithoutResource: true })).not.toThrow();
+    // Without a resource there is nothing to compare.
+    expect(() => createMcpGate({ guard: apiGuard, tools: TOOLS })).not.toThrow();
+  });
+
+  it("never reads an empty requirement as 'anyone'; ANY_AGENT says it explicitly", async () => {
+    for (const empty of [[], anyOf(), [[]], allOf(), undefined, null, ""]) {
+      expect(() => createMcpGate({ guard: gate.guard, tools: { t: empty as never } })).toThrow(TypeError);
+    }
+    // Configuration text cannot produce the marker.
+    expect(() => createMcpGate({ guard: gate.guard, tools: JSON.parse('{"t":"ANY_AGENT"}') as Record<string, string> })).toThrow(/tools\["t"\]/);
+    const open = createMcpGate({ guard: gate.guard, tools: { whoami: ANY_AGENT } });
+    expect((await open.check(reader, toolCall("whoami"), "POST")).ok).toBe(true);
+    expect((await open.check(undefined, toolCall("whoami"), "POST")).ok).toBe(false);
+    expect(open.canSee(await open.guard.authenticate(reader), "whoami")).toBe(true);
+    expect(open.requirementOf("whoami")).toBe(ANY_AGENT);
+    expect(() => createMcpGate({ guard: gate.guard, tools: TOOLS, logger: {} as never })).toThrow(/logger/);
   });
 
   it("derives the path-aware resource metadata URL", () => {

@@ -7,8 +7,10 @@ import type { AddressInfo } from "node:net";
 import type { DevBroker } from "@agentwrit/dev-broker";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createRecordsServer, type ToolRun } from "../../../examples/mcp-records/src/records.js";
+import { rawRequest } from "./raw-http.js";
 import { broker, challenge } from "./support.js";
 
 interface Seen {
@@ -135,6 +137,32 @@ describe("records server over Streamable HTTP", () => {
     }
   });
 
+  it("serves the patient resource and prompt per patient, and lists only the agent's patients", async () => {
+    const client = await connect(url, readerToken);
+    try {
+      expect((await client.listResources()).resources.map((r) => r.uri)).toEqual(["records://patients/42"]);
+      expect((await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)).toEqual(["records://patients/{patientId}"]);
+      expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(["summarize_patient"]);
+      const record = await client.readResource({ uri: "records://patients/42" });
+      expect(JSON.parse((record.contents[0] as { text: string }).text)).toMatchObject({ id: "42", name: "Ada Example" });
+      const prompt = await client.getPrompt({ name: "summarize_patient", arguments: { patientId: "42" } });
+      expect(JSON.stringify(prompt.messages)).toContain("Ada Example");
+      const completion = await client.complete({ ref: { type: "ref/resource", uri: "records://patients/{patientId}" }, argument: { name: "patientId", value: "4" } });
+      expect(completion.completion.values).toEqual(["42", "43", "44"]);
+      const resource = await refusal(client.readResource({ uri: "records://patients/43" }));
+      expect(resource.status).toBe(403);
+      expect(resource.challenge.scope).toBe("read:records:patient-43");
+      const denied = await refusal(client.getPrompt({ name: "summarize_patient", arguments: { patientId: "43" } }));
+      expect(denied.challenge).toMatchObject({ error: "insufficient_scope", scope: "read:records:patient-43", resource_metadata: metadataUrl });
+      expect(runs.map((r) => [r.kind, r.tool, r.args])).toEqual([
+        ["resource", "records://patients/{patientId}", { patientId: "42" }],
+        ["prompt", "summarize_patient", { patientId: "42" }],
+      ]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("refuses write_prescription without the write scope", async () => {
     const client = await connect(url, readerToken);
     try {
@@ -250,10 +278,25 @@ describe("records server gating inside the handlers", () => {
       const refused = await client.callTool({ name: "get_patient_record", arguments: { patientId: "43" } });
       expect(refused.isError).toBe(true);
       expect(JSON.stringify(refused.content)).toContain("read:records:patient-43");
+      // Resources and prompts have no error result: the wrappers answer a JSON-RPC error.
+      const resource = await client.readResource({ uri: "records://patients/43" }).then(() => undefined, (e: unknown) => e);
+      expect(resource).toBeInstanceOf(McpError);
+      expect((resource as McpError).message).toContain("read:records:patient-43");
+      expect(await client.getPrompt({ name: "summarize_patient", arguments: { patientId: "43" } }).then(() => undefined, (e: unknown) => e)).toBeInstanceOf(McpError);
       expect(runs.map((r) => r.args)).toEqual([{ patientId: "42" }]);
     } finally {
       await client.close();
     }
+    // Every Authorization header is read: a second one is refused, not ignored.
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+    const twice = await rawRequest({
+      port: Number(new URL(local).port),
+      head:
+        `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${agent.accessToken}\r\nAuthorization: Bearer x\r\n` +
+        `Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${String(body.length)}\r\nConnection: close\r\n\r\n`,
+      chunks: [body],
+    });
+    expect(twice.status).toBe(401);
   });
 });
 
