@@ -6,8 +6,9 @@
  * and line in the message.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -58,8 +59,22 @@ export function extractSnippets(file: string, text: string): Snippet[] {
   return out;
 }
 
+/**
+ * The Express 5 typings a user's app has. This workspace also holds Express 4's (for test/types),
+ * and pnpm's private hoisting may hand Express 4's `express-serve-static-core` to packages that
+ * augment it (the MCP SDK's `req.auth`); a user's install has one copy, so pin the one
+ * `@types/express` 5 uses.
+ */
+function expressCoreTypes(): string {
+  const require = createRequire(join(root, "test/package.json"));
+  const express = dirname(realpathSync(require.resolve("@types/express/package.json")));
+  const core = createRequire(join(express, "package.json")).resolve("@types/express-serve-static-core/package.json");
+  return dirname(realpathSync(core));
+}
+
 const TSCONFIG = {
   compilerOptions: {
+    paths: { "express-serve-static-core": [join(expressCoreTypes(), "index.d.ts")] },
     target: "ES2022",
     module: "NodeNext",
     moduleResolution: "NodeNext",
