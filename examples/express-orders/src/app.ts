@@ -5,7 +5,7 @@
  * - `POST /orders/:id/confirm` needs `write:data:order-{id}`;
  * - `GET /admin/report` needs any `read:reports:*` scope.
  */
-import { agentwritGuard, requireScope, type AgentWritGuardInput, type AgentWritRequest } from "@agentwrit/guard-express";
+import { agentwritGuard, checkRoutes, requireScope, type AgentWritGuardInput, type AgentWritRequest } from "@agentwrit/guard-express";
 import express, { type Express, type Response } from "express";
 import { createStore } from "@agentwrit/example-order-store";
 
@@ -36,5 +36,7 @@ export function createApp(guard?: AgentWritGuardInput): Express {
     res.json(store.report());
   });
 
+  // At startup: every {placeholder} is a parameter of its route (a TypeError naming it otherwise).
+  checkRoutes(app);
   return app;
 }

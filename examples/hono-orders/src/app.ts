@@ -7,7 +7,7 @@
  *
  * Web APIs only: the same app runs on Node (see `main.ts`), Bun, Deno or Workers.
  */
-import { agentwritGuard, requireScope, type AgentWritHonoOptions } from "@agentwrit/guard-hono";
+import { agentwritGuard, checkRoutes, requireScope, type AgentWritHonoOptions } from "@agentwrit/guard-hono";
 import { Hono } from "hono";
 import { createStore } from "@agentwrit/example-order-store";
 
@@ -32,5 +32,7 @@ export function createApp(guard?: AgentWritHonoOptions): Hono {
 
   app.get("/admin/report", requireScope("read:reports:*"), (c) => c.json(store.report()));
 
+  // At startup: every {placeholder} is a parameter of its route (a TypeError naming it otherwise).
+  checkRoutes(app);
   return app;
 }

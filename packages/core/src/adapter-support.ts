@@ -171,3 +171,48 @@ export function placeholdersMissingFromRoute(requirement: Requirement | Compiled
   const declared = routeParamNames(path);
   return compileRequirement(requirement).params.filter((p) => !declared.includes(p));
 }
+
+const REQUIREMENT_TAG = Symbol.for("@agentwrit/guard.routeRequirement");
+
+/**
+ * Marks an adapter's middleware with the requirement it binds to route parameters, so that
+ * {@link checkRouteTable} can find it in a framework's route table at startup.
+ */
+export function markRouteRequirement<F extends object>(middleware: F, requirement: CompiledRequirement | undefined): F {
+  if (requirement !== undefined && requirement.params.length > 0) Object.defineProperty(middleware, REQUIREMENT_TAG, { value: requirement });
+  return middleware;
+}
+
+/** One handler of a framework's route table, as an adapter's startup check reads it. */
+export interface RouteTableEntry {
+  /** `GET /customers/:customerId`, for the error message. */
+  readonly label: string;
+  /** The parameter names the framework will put in the request's params for this handler. */
+  readonly params: readonly string[];
+  readonly handler: unknown;
+}
+
+/**
+ * The startup check of a route table: every marked middleware's placeholders must be among the
+ * parameters of the route it is registered on.
+ * @throws TypeError naming every route and placeholder that would answer 500 `requirement_param_missing`
+ */
+export function checkRouteTable(entries: Iterable<RouteTableEntry>): number {
+  const problems: string[] = [];
+  let checked = 0;
+  for (const entry of entries) {
+    if (typeof entry.handler !== "function") continue;
+    const requirement = (entry.handler as unknown as Record<symbol, CompiledRequirement | undefined>)[REQUIREMENT_TAG];
+    if (requirement === undefined) continue;
+    checked++;
+    const missing = requirement.params.filter((p) => !entry.params.includes(p));
+    if (missing.length > 0) {
+      const declared = entry.params.length === 0 ? "no parameters" : `only ${entry.params.map((p) => `:${p}`).join(", ")}`;
+      problems.push(`${entry.label}: ${missing.map((p) => `{${p}}`).join(", ")} (the route declares ${declared})`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new TypeError(`agentwrit: requirement placeholders that no route parameter fills (each would answer 500 requirement_param_missing):\n  ${problems.join("\n  ")}`);
+  }
+  return checked;
+}

@@ -11,6 +11,7 @@ import {
   consoleLogger,
   GuardError,
   isGuardError,
+  markRouteRequirement,
   toErrorResponse,
   type AgentIdentity,
   type CompiledRequirement,
@@ -112,7 +113,7 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
     wiring.report(e, guard, route);
     refuse(e, res, next, passErrors);
   };
-  return (req, res, next) => {
+  return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
     // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
     const previous = verifiedBy.get(req);
@@ -139,13 +140,13 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
         fail(e, res, next, context.route);
       },
     );
-  };
+  }, requirement);
 }
 
 function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMiddleware {
   const contexts = new RouteContexts(requirement);
   const wiring = new Wiring();
-  return (req, res, next) => {
+  return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
     const verified = verifiedBy.get(req);
     if (verified === undefined) {
@@ -170,7 +171,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
       return;
     }
     next();
-  };
+  }, requirement);
 }
 
 function nonEmpty(list: readonly unknown[], name: string): void {

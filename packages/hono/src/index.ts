@@ -7,6 +7,7 @@ export {
   type AgentWritContext,
 } from "./middleware.js";
 export type { AgentWritHonoOptions } from "./guard-source.js";
+export { checkRoutes } from "./check-routes.js";
 export {
   anyOf,
   allOf,

@@ -8,6 +8,7 @@ import {
   compileRequirement,
   GuardError,
   isGuardError,
+  markRouteRequirement,
   toErrorResponse,
   type AgentIdentity,
   type CompiledRequirement,
@@ -75,7 +76,7 @@ export function agentwritGuard(
   const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
   const source = guardSource(firstIsRequirement ? second : (first as AgentWritHonoOptions));
   const wiring = new Wiring();
-  return createMiddleware<AgentWritEnv>(async (c, next) => {
+  const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
     const guard = source(c);
     const previous = verifiedBy.get(c.req.raw);
     const known = previous?.guard === guard ? previous.identity : undefined;
@@ -97,11 +98,12 @@ export function agentwritGuard(
     }
     await next();
   });
+  return markRouteRequirement(middleware, requirement);
 }
 
 function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareHandler<AgentWritEnv> {
   const wiring = new Wiring();
-  return createMiddleware<AgentWritEnv>(async (c, next) => {
+  const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
     const verified = verifiedBy.get(c.req.raw);
     if (verified === undefined) {
       // No guard ran before this check: the server's wiring mistake, not the client's missing token.
@@ -121,6 +123,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareH
     }
     await next();
   });
+  return markRouteRequirement(middleware, requirement);
 }
 
 function nonEmpty(list: readonly unknown[], name: string): void {
