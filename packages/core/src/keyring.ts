@@ -189,15 +189,33 @@ export class Keyring {
    * checked that the payload segment is canonical base64url and the signature segment canonical
    * base64url of 64 bytes: what jose's `compactVerify` would otherwise check, and more.
    */
-  async verify(parsed: ParsedJws): Promise<{ readonly key: CryptoKey; readonly payload: Record<string, unknown> }> {
+  verify(parsed: ParsedJws): Promise<{ readonly key: CryptoKey; readonly payload: Record<string, unknown> }> {
     const found = this.#candidates(parsed);
-    const candidates = found instanceof Promise ? await found : found;
-    for (const key of candidates) {
-      if (await verifyJwsSignature(key, parsed.signingInput, parsed.signatureSegment)) {
-        headerVerified(parsed);
-        return { key, payload: payloadFromSegment(parsed.payloadSegment) };
-      }
+    // The common case, one known key: one promise, no async frame.
+    if (!(found instanceof Promise) && found.length === 1 && found[0] !== undefined) {
+      const key = found[0];
+      return verifyJwsSignature(key, parsed.signingInput, parsed.signatureSegment).then((ok) => (ok ? this.#verified(parsed, key) : this.#forged(parsed)));
     }
+    return this.#verifyWithAny(parsed, found);
+  }
+
+  async #verifyWithAny(
+    parsed: ParsedJws,
+    found: readonly CryptoKey[] | Promise<readonly CryptoKey[]>,
+  ): Promise<{ readonly key: CryptoKey; readonly payload: Record<string, unknown> }> {
+    for (const key of found instanceof Promise ? await found : found) {
+      if (await verifyJwsSignature(key, parsed.signingInput, parsed.signatureSegment)) return this.#verified(parsed, key);
+    }
+    return this.#forged(parsed);
+  }
+
+  /** The signature verified with `key`: the header is known good, the payload is read now. */
+  #verified(parsed: ParsedJws, key: CryptoKey): { readonly key: CryptoKey; readonly payload: Record<string, unknown> } {
+    headerVerified(parsed);
+    return { key, payload: payloadFromSegment(parsed.payloadSegment) };
+  }
+
+  #forged(parsed: ParsedJws): never {
     refuse(
       "invalid_signature",
       `the signature does not verify with ${parsed.kid === undefined ? `any trusted key (${this.#kidList()})` : `the key of kid ${describeValue(parsed.kid)}`}: forged, altered, or signed by another broker`,
