@@ -12,6 +12,8 @@ export interface ParsedJws {
   /** The header segment as sent. */
   readonly headerSegment: string;
   readonly header: Readonly<Record<string, unknown>>;
+  /** The header's facts came from `knownHeaders` (a trusted key signed this very header before). */
+  readonly headerKnown: boolean;
   readonly kid: string | undefined;
   /** The decoded payload object (not yet verified), when parsing was asked to decode it. */
   readonly payload: Readonly<Record<string, unknown>> | undefined;
@@ -106,7 +108,7 @@ const KNOWN_HEADERS_MAX = 16;
 
 /** Records the header of a token whose signature verified with a trusted key. */
 export function headerVerified(parsed: ParsedJws): void {
-  if (knownHeaders.has(parsed.headerSegment)) return;
+  if (parsed.headerKnown) return;
   if (knownHeaders.size >= KNOWN_HEADERS_MAX) knownHeaders.clear();
   knownHeaders.set(parsed.headerSegment, { header: Object.freeze(parsed.header), kid: parsed.kid });
 }
@@ -140,11 +142,12 @@ export function parseCompactJws(token: string, withPayload: boolean): ParsedJws 
     refuse("malformed_token", "the token is not three non-empty dot-separated segments");
   }
   const headerSegment = token.slice(0, first);
-  const { header, kid } = knownHeaders.get(headerSegment) ?? checkHeader(headerSegment);
+  const known = knownHeaders.get(headerSegment);
+  const { header, kid } = known ?? checkHeader(headerSegment);
   const signatureSegment = token.slice(second + 1);
   if (!ED25519_SIGNATURE.test(signatureSegment)) refuse("malformed_token", "the signature segment is not a canonical 64-byte Ed25519 signature");
   const payloadSegment = token.slice(first + 1, second);
   if (!SEGMENT.test(payloadSegment) || !hasCanonicalTail(payloadSegment)) refuse("malformed_token", "the payload segment is not canonical base64url");
   const payload = withPayload ? payloadFromSegment(payloadSegment) : undefined;
-  return { headerSegment, header, kid, payload, signingInput: token.slice(0, second), payloadSegment, signatureSegment };
+  return { headerSegment, header, headerKnown: known !== undefined, kid, payload, signingInput: token.slice(0, second), payloadSegment, signatureSegment };
 }
