@@ -1,24 +1,39 @@
 // Section 4: broker traffic of a hybrid guard, in a child process of its own (it replaces
-// Date.now with a simulated clock). The dev broker runs here on 127.0.0.1 and counts
-// `POST /v1/token/validate` calls (`stats.validateCalls`).
+// Date.now with a simulated clock and counts signature verifications). The dev broker runs in a
+// process of its own on 127.0.0.1 (broker-proc.mjs: the real clock, its own verifications) and
+// counts `POST /v1/token/validate` calls (`stats.validateCalls`).
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGuard } from "@agentwrit/guard";
-import { startDevBroker } from "@agentwrit/dev-broker";
-import { childMain } from "./lib/children.mjs";
+import { ask, childMain, message, start } from "./lib/children.mjs";
 import { AUDIENCE, ISSUER, agentClaims, makeKeys, mint } from "./lib/tokens.mjs";
 
-// Count signature verifications (jose verifies through the global Web Crypto object).
+// Count signature verifications on either path of the core's #runtime: node:crypto's verify (on
+// Node) and Web Crypto's. The built-in's export is replaced and the ES module bindings re-synced.
 let webVerifies = 0;
 const subtleVerify = globalThis.crypto.subtle.verify.bind(globalThis.crypto.subtle);
 globalThis.crypto.subtle.verify = (...args) => {
   webVerifies++;
   return subtleVerify(...args);
 };
+const nodeCrypto = createRequire(import.meta.url)("node:crypto");
+const nodeVerify = nodeCrypto.verify;
+nodeCrypto.verify = (...args) => {
+  webVerifies++;
+  return nodeVerify(...args);
+};
+syncBuiltinESMExports();
 
 const realNow = Date.now.bind(Date);
 
 async function main(cfg) {
   const keys = await makeKeys();
-  const broker = await startDevBroker({ signingKey: keys.privateKeyPem, issuer: ISSUER });
+  const brokerChild = start(new URL("./broker-proc.mjs", import.meta.url).pathname, { privateKeyPem: keys.privateKeyPem });
+  const { url } = await message(brokerChild, "ready", 30_000);
+  const broker = {
+    url,
+    resetStats: () => ask(brokerChild, "reset"),
+    validateCalls: async () => (await ask(brokerChild, "stats")).stats.validateCalls,
+  };
   try {
     const guardFor = (maxStalenessSec) =>
       createGuard({ publicKey: keys.publicKeyPem, brokerUrl: broker.url, mode: "hybrid", issuer: ISSUER, audience: AUDIENCE, maxStalenessSec });
@@ -28,10 +43,10 @@ async function main(cfg) {
     for (const s of [0, 5]) {
       const guard = guardFor(s);
       const header = "Bearer " + mint(keys, agentClaims(1000 + s)).token;
-      broker.resetStats();
+      await broker.resetStats();
       webVerifies = 0;
       await Promise.all(Array.from({ length: 100 }, () => guard.authenticate(header)));
-      concurrent[`maxStalenessSec${s}`] = { brokerCalls: broker.stats.validateCalls, signatureVerifications: webVerifies };
+      concurrent[`maxStalenessSec${s}`] = { brokerCalls: await broker.validateCalls(), signatureVerifications: webVerifies };
     }
 
     // 10,000 requests from `agents` agents, one every `intervalMs` of simulated time, each
@@ -47,18 +62,19 @@ async function main(cfg) {
       for (const [k, s] of [0, 5].entries()) {
         const guard = guardFor(s);
         const headers = agentHeaders[k];
-        broker.resetStats();
+        await broker.resetStats();
         const started = virtual;
         for (let i = 0; i < cfg.requests; i++) {
           await guard.authenticate(headers[i % cfg.agents]);
           virtual += cfg.intervalMs;
         }
+        const brokerCalls = await broker.validateCalls();
         perTenThousand[`maxStalenessSec${s}`] = {
           requests: cfg.requests,
           agents: cfg.agents,
           simulatedWindowSec: (virtual - started) / 1000,
-          brokerCalls: broker.stats.validateCalls,
-          brokerCallsPer10k: (broker.stats.validateCalls * 10_000) / cfg.requests,
+          brokerCalls,
+          brokerCallsPer10k: (brokerCalls * 10_000) / cfg.requests,
         };
       }
     } finally {
@@ -66,7 +82,7 @@ async function main(cfg) {
     }
     return { concurrent100: concurrent, sequentialSimulated: perTenThousand };
   } finally {
-    await broker.close();
+    if (brokerChild.exitCode === null) brokerChild.kill("SIGKILL");
   }
 }
 

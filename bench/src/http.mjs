@@ -1,7 +1,7 @@
 // Sections 2 and 3: HTTP overhead on loopback with autocannon. Each server runs in its own
 // process (server.mjs); the load generator and the dev broker (hybrid mode) run here.
 import autocannon from "autocannon";
-import { message, start } from "./lib/children.mjs";
+import { ask, message, start } from "./lib/children.mjs";
 
 const SERVER = new URL("./server.mjs", import.meta.url).pathname;
 const PATH = "/orders/42";
@@ -20,6 +20,12 @@ export const VARIANTS = {
 };
 /** Which servers are measured with distinct tokens too (ours in local mode, and the anchors). */
 const COLD = { express: ["local", "a0"], fastify: ["local", "fjwt-cache", "fjwt-nocache"], hono: ["local", "honojwt"] };
+/**
+ * The token caches of the servers measured cold: ours (the default cache.max), fast-jwt's
+ * (@fastify/jwt's default); express-oauth2-jwt-bearer and hono/jwt keep none. A cold pool larger
+ * than all of them, cycled in the same order on every server, makes every request a miss for all.
+ */
+export const TOKEN_CACHES = { ours: 10_000, "fast-jwt": 1000 };
 
 function runCannon(opts) {
   return new Promise((resolve, reject) => {
@@ -30,9 +36,10 @@ function runCannon(opts) {
 
 /**
  * One autocannon run against a server. `tokens` is `{ hot }` (one header value) or
- * `{ pool, cursor }` (distinct tokens, rotated per request with a per-server cursor).
+ * `{ pool, cursor }` (distinct tokens, rotated per request with a per-server cursor). The
+ * server's own CPU time is read over its control channel just before and just after the run.
  */
-async function load(port, tokens, { connections, durationSec, amount }) {
+async function load({ port, child }, tokens, { connections, durationSec, amount }) {
   const base = { url: `http://127.0.0.1:${port}`, connections, pipelining: 1, ...(amount === undefined ? { duration: durationSec } : { amount }) };
   let opts;
   if (tokens.hot !== undefined) {
@@ -54,12 +61,14 @@ async function load(port, tokens, { connections, durationSec, amount }) {
       ],
     };
   }
+  const cpuBefore = (await ask(child, "cpu")).us;
   const r = await runCannon(opts);
+  const cpuAfter = (await ask(child, "cpu")).us;
   const ok = r["2xx"];
   if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || ok === 0) {
     throw new Error(`load run failed: 2xx ${ok}, non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`);
   }
-  return { rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, requests: ok, durationSec: r.duration };
+  return { rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, requests: ok, durationSec: r.duration, serverCpuUsPerRequest: (cpuAfter - cpuBefore) / ok };
 }
 
 /** Starts every server in parallel; returns id → { port, child }. */
@@ -87,7 +96,7 @@ async function group(servers, ids, makeTokens, cfg, broker, log) {
   const cursors = Object.fromEntries(ids.map((id) => [id, makeTokens()]));
   // Every autocannon run lasts at least ~1 s (it ends on a sampling tick), so --quick skips warm-up.
   if (cfg.warmupRequests > 0) {
-    for (const id of ids) await load(servers[id].port, cursors[id], { connections: cfg.connections, amount: cfg.warmupRequests });
+    for (const id of ids) await load(servers[id], cursors[id], { connections: cfg.connections, amount: cfg.warmupRequests });
   }
   const runs = Object.fromEntries(ids.map((id) => [id, []]));
   const brokerCalls = Object.fromEntries(ids.map((id) => [id, 0]));
@@ -95,10 +104,10 @@ async function group(servers, ids, makeTokens, cfg, broker, log) {
     const order = round % 2 === 0 ? ids : [...ids].reverse();
     for (const id of order) {
       const before = broker.stats.validateCalls;
-      const r = await load(servers[id].port, cursors[id], { connections: cfg.connections, durationSec: cfg.durationSec });
+      const r = await load(servers[id], cursors[id], { connections: cfg.connections, durationSec: cfg.durationSec });
       brokerCalls[id] += broker.stats.validateCalls - before;
       runs[id].push(r);
-      log(`  ${id.padEnd(22)} round ${round + 1}: ${Math.round(r.rps)} req/s`);
+      log(`  ${id.padEnd(22)} round ${round + 1}: ${Math.round(r.rps)} req/s, server CPU ${r.serverCpuUsPerRequest.toFixed(1)} µs/request`);
     }
   }
   return Object.fromEntries(
@@ -106,6 +115,8 @@ async function group(servers, ids, makeTokens, cfg, broker, log) {
       id,
       {
         rps: median(runs[id].map((r) => r.rps)),
+        serverCpuUsPerRequest: median(runs[id].map((r) => r.serverCpuUsPerRequest)),
+        serverCpuRuns: runs[id].map((r) => Math.round(r.serverCpuUsPerRequest * 100) / 100),
         p50Ms: median(runs[id].map((r) => r.p50)),
         p99Ms: median(runs[id].map((r) => r.p99)),
         requests: runs[id].reduce((s, r) => s + r.requests, 0),
@@ -144,11 +155,20 @@ export async function runHttp({ keys, broker, hotToken, burstTokens, coldPool, c
       log(`HTTP ${framework}, one hot token`);
       Object.assign(hot, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ hot: hotToken }), cfg, broker, log));
     }
+    const largestCache = Math.max(...Object.values(TOKEN_CACHES));
+    if (coldPool.length <= largestCache) throw new Error(`cold pool of ${coldPool.length} tokens does not defeat a cache of ${largestCache}`);
+    const coldCheck = { poolTokens: coldPool.length, tokenCaches: TOKEN_CACHES, ours: {} };
     for (const [framework, variants] of Object.entries(COLD)) {
       log(`HTTP ${framework}, distinct tokens (pool of ${coldPool.length}, per-server cursor)`);
+      const local = servers[`${framework}/local`];
+      const before = (await ask(local.child, "stats")).stats;
       Object.assign(cold, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ pool: coldPool, cursor: 0 }), cfg, broker, log));
+      // Every token of the pool verified once more by our server: its cache filled up to cache.max, never beyond.
+      const after = (await ask(local.child, "stats")).stats;
+      if (after.cacheSize > TOKEN_CACHES.ours) throw new Error(`${framework}: cache grew to ${after.cacheSize}`);
+      coldCheck.ours[framework] = { cacheSizeBefore: before.cacheSize, cacheSizeAfter: after.cacheSize, refusalCacheSize: after.refusalCacheSize };
     }
-    return { hot, cold, burst100: bursts };
+    return { hot, cold, burst100: bursts, coldCheck };
   } finally {
     stopServers(servers);
   }

@@ -23,6 +23,7 @@ const CONFIG = quick
   ? {
       micro: { tokens: 3000, warmTokens: 800, reps: 1, rawMs: 300, cachedOps: 30_000, syncMs: 150 },
       broker: { agents: 10, requests: 2000, intervalMs: 10 },
+      brokerLatency: { agents: 1000, inFlight: [1], blocks: 2, blockRequests: 200 },
       memory: { total: 100_000, valid: 3000, badSignature: 1000, worstEntries: 800, bigScopes: 236 },
       http: { connections: 64, durationSec: 0.6, rounds: 1, warmupRequests: 0, coldPool: 11_000 },
       watchdogSec: 170,
@@ -30,6 +31,7 @@ const CONFIG = quick
   : {
       micro: { tokens: 20_000, warmTokens: 3000, reps: 3, rawMs: 2000, cachedOps: 300_000, syncMs: 1000 },
       broker: { agents: 10, requests: 10_000, intervalMs: 10 },
+      brokerLatency: { agents: 1000, inFlight: [1, 16], blocks: 8, blockRequests: 1000 },
       memory: { total: 1_000_000, valid: 30_000, badSignature: 10_000, worstEntries: 10_500, bigScopes: 236 },
       http: { connections: 64, durationSec: 5, rounds: 3, warmupRequests: 5000, coldPool: 25_000 },
       profile: { tokens: 20_000, warmTokens: 3000, reps: 3, rawMs: 0, cachedOps: 0, syncMs: 0, profile: true },
@@ -136,6 +138,13 @@ const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed
 const ratio = (a, b) => a / b;
 const calls = (n) => `${n} call${n === 1 ? "" : "s"}`;
 
+const us = (x) => (x === undefined ? "n/a" : `${x.toFixed(x >= 100 ? 0 : 1)} µs`);
+const cpuText = (p) => `${us(p.cpuUsPerOp)} (main thread ${us(p.mainThreadUsPerOp)})`;
+const signed = (x) => `${x >= 0 ? "+" : ""}${x.toFixed(1)}`;
+
+/** The targets of issue 12; a MISS is reported, never fatal (speed is not asserted). */
+const TARGETS = { cold64: 0.85, coldHttpVsAnchor: 1.1, hotCpuOverBareUs: 2, hotThroughput: 0.9, hybridOverhead: 0.05 };
+
 function buildRows(r) {
   const rows = [];
   const row = (section, what, result, reference = "", rat = undefined, target = "", ok = undefined) =>
@@ -145,13 +154,32 @@ function buildRows(r) {
     const raw = m.rawAllCores.median;
     row("1 verify", `raw node:crypto Ed25519, ${m.cores} worker threads (limit)`, `${fmt(raw)}/s`);
     row("1 verify", `raw node:crypto Ed25519, ${m.poolThreads} worker threads`, `${fmt(m.rawPoolThreads.median)}/s`, "limit", ratio(m.rawPoolThreads.median, raw));
-    row("1 verify", "guard.authenticate cold, 64 in flight", `${fmt(m.guardCold64.median)}/s`, "limit", m.ratioGuardCold64ToRaw.median, "≥ 0.90×", m.ratioGuardCold64ToRaw.median >= 0.9);
+    row("1 verify", "guard.authenticate cold, 64 in flight", `${fmt(m.guardCold64.median)}/s`, "limit", m.ratioGuardCold64ToRaw.median, `≥ ${TARGETS.cold64.toFixed(2)}×`, m.ratioGuardCold64ToRaw.median >= TARGETS.cold64);
     row("1 verify", `guard.authenticate cold, 64 in flight, vs raw at ${m.poolThreads} threads`, `${fmt(m.guardCold64.median)}/s`, `${m.poolThreads}-thread raw`, m.guardCold64.median / m.rawPoolThreads.median);
-    row("1 verify", "jose jwtVerify alone, 64 in flight", `${fmt(m.joseJwtVerify64.median)}/s`, "limit", m.ratioJose64ToRaw.median, "ref ≈0.87×");
-    row("1 verify", "Web Crypto verify alone, 64 in flight", `${fmt(m.webCryptoVerify64.median)}/s`, "limit", m.ratioWebCrypto64ToRaw.median);
+    if (m.nodeCryptoCallback64 !== undefined) {
+      row("1 verify", "node:crypto verify alone (callback: thread pool), 64 in flight", `${fmt(m.nodeCryptoCallback64.median)}/s`, "limit", m.ratioNodeCryptoCallback64ToRaw.median, "ref (Node fast path)");
+    }
+    row("1 verify", "Web Crypto verify alone, 64 in flight", `${fmt(m.webCryptoVerify64.median)}/s`, "limit", m.ratioWebCrypto64ToRaw.median, "ref (other runtimes)");
+    row("1 verify", "jose jwtVerify alone, 64 in flight", `${fmt(m.joseJwtVerify64.median)}/s`, "limit", m.ratioJose64ToRaw.median);
+    if (m.guardCold64.cpuUsPerOp !== undefined) {
+      const base = m.nodeCryptoCallback64.cpuUsPerOp;
+      row("1 cpu", "CPU per token, guard.authenticate cold, 64 in flight", cpuText(m.guardCold64), `node:crypto alone ${signed(m.guardCold64.cpuUsPerOp - base)} µs`);
+      row("1 cpu", "CPU per token, node:crypto verify (callback) alone, 64 in flight", cpuText(m.nodeCryptoCallback64));
+      row("1 cpu", "CPU per token, Web Crypto verify alone, 64 in flight", cpuText(m.webCryptoVerify64), `node:crypto alone ${signed(m.webCryptoVerify64.cpuUsPerOp - base)} µs`);
+    }
     row("1 verify", "guard.authenticate cold, sequential", `${fmt(m.guardColdSequential.median)}/s`, "limit", ratio(m.guardColdSequential.median, raw));
+    for (const [label, p] of [
+      ["node:crypto verify alone (callback), sequential", m.nodeCryptoCallbackSequential],
+      ["node:crypto verify alone (synchronous), sequential", m.nodeCryptoSyncSequential],
+      ["Web Crypto verify alone, sequential", m.webCryptoSequential],
+    ]) {
+      if (p !== undefined) row("1 verify", label, `${fmt(p.median)}/s`, "limit", ratio(p.median, raw));
+    }
     row("1 verify", "guard.authenticate cached (same token), sequential", `${fmt(m.guardCachedSequential)}/s`);
     row("1 verify", "guard.authenticate cached (same token), 64 in flight", `${fmt(m.guardCached64)}/s`);
+    if (m.verifyCachedFreshHeader !== undefined) {
+      row("1 verify", "guard.verifyCached, a fresh header string each call", `${fmt(m.verifyCachedFreshHeader)}/s`, `${(1e6 / m.verifyCachedFreshHeader).toFixed(2)} µs per hit`);
+    }
     row("1 scope", "scopeIsSubset (3 requested, 5 held)", `${fmt(m.scopeIsSubset)}/s`);
     row("1 scope", 'compileRequirement("write:data:order-{id}")', `${fmt(m.compileRequirementTemplate)}/s`);
     row("1 scope", "evaluateRequirement(template, {id})", `${fmt(m.evaluateRequirementTemplate)}/s`);
@@ -160,13 +188,19 @@ function buildRows(r) {
   const h = r.http;
   if (h !== undefined) {
     for (const fw of ["express", "fastify", "hono"]) {
-      const bare = h.hot[`${fw}/bare`].rps;
-      row("2 http", `${fw} bare route`, `${fmt(bare)} req/s`);
+      const bare = h.hot[`${fw}/bare`];
+      const throughputTarget = fw === "express" ? undefined : TARGETS.hotThroughput;
+      row("2 http", `${fw} bare route`, `${fmt(bare.rps)} req/s`, bare.serverCpuUsPerRequest === undefined ? "" : `server CPU ${us(bare.serverCpuUsPerRequest)}/req`);
       for (const v of ["local", "hybrid"]) {
         const g = h.hot[`${fw}/${v}`];
         const label = v === "local" ? "guard local, hot token" : `guard hybrid maxStalenessSec 5, hot (${calls(g.brokerCalls)} to the broker)`;
-        const extraUs = 1e6 / g.rps - 1e6 / bare;
-        row("2 http", `${fw} ${label}`, `${fmt(g.rps)} req/s`, `bare; ${extraUs >= 0 ? "+" : ""}${extraUs.toFixed(1)} µs/req`, g.rps / bare, "≥ 0.95×", g.rps / bare >= 0.95);
+        const target = v === "local" && throughputTarget !== undefined ? `≥ ${throughputTarget.toFixed(2)}×` : "";
+        row("2 http", `${fw} ${label}`, `${fmt(g.rps)} req/s`, "bare", g.rps / bare.rps, target, target === "" ? undefined : g.rps / bare.rps >= throughputTarget);
+        if (g.serverCpuUsPerRequest !== undefined && bare.serverCpuUsPerRequest !== undefined) {
+          const extra = g.serverCpuUsPerRequest - bare.serverCpuUsPerRequest;
+          const cpuTarget = v === "local" ? `≤ +${TARGETS.hotCpuOverBareUs} µs` : "";
+          row("2 cpu", `${fw} ${label}: server CPU per request`, us(g.serverCpuUsPerRequest), `bare ${signed(extra)} µs`, undefined, cpuTarget, cpuTarget === "" ? undefined : extra <= TARGETS.hotCpuOverBareUs);
+        }
       }
     }
     const anchors = [
@@ -179,15 +213,21 @@ function buildRows(r) {
       for (const temp of ["hot", "cold"]) {
         const ours = h[temp][`${fw}/local`].rps;
         const theirs = h[temp][`${fw}/${id}`].rps;
-        row("3 anchor", `${fw}: ours ${fmt(ours)} vs ${name}, ${temp}`, `${fmt(ours)} req/s`, `${fmt(theirs)} req/s`, ours / theirs, "≥ 1.0×", ours / theirs >= 1);
+        const target = temp === "cold" ? TARGETS.coldHttpVsAnchor : 1;
+        row("3 anchor", `${fw}: ours vs ${name}, ${temp}`, `${fmt(ours)} req/s`, `${fmt(theirs)} req/s`, ours / theirs, `≥ ${target.toFixed(1)}×`, ours / theirs >= target);
       }
+    }
+    if (h.coldCheck !== undefined) {
+      const c = h.coldCheck;
+      const caches = Object.entries(c.tokenCaches).map(([k, v]) => `${k} ${fmt(v)}`).join(", ");
+      row("3 anchor", `cold: a pool of ${fmt(c.poolTokens)} distinct tokens, cycled alike on every server`, "every request a miss", `token caches: ${caches}`);
     }
   }
   const b = r.broker;
   if (b !== undefined) {
     for (const s of [0, 5]) {
       const c = b.concurrent100[`maxStalenessSec${s}`];
-      row("4 broker", `100 concurrent, one token, maxStalenessSec ${s} (core)`, calls(c.brokerCalls), `${c.signatureVerifications} signature verifications`, undefined, "1 call", c.brokerCalls === 1);
+      row("4 broker", `100 concurrent, one token, maxStalenessSec ${s} (core)`, calls(c.brokerCalls), `${c.signatureVerifications} signature verification${c.signatureVerifications === 1 ? "" : "s"}`, undefined, "1 call", c.brokerCalls === 1);
     }
     if (r.http !== undefined) {
       for (const [fw, n] of Object.entries(r.http.burst100)) {
@@ -197,6 +237,17 @@ function buildRows(r) {
     for (const s of [0, 5]) {
       const q = b.sequentialSimulated[`maxStalenessSec${s}`];
       row("4 broker", `per 10,000 requests (${q.agents} agents, ${fmt(q.requests / q.simulatedWindowSec)} req/s simulated), maxStalenessSec ${s}`, `${fmt(q.brokerCallsPer10k)} calls`);
+    }
+  }
+  const l = r.brokerLatency;
+  if (l !== undefined) {
+    const who = `hybrid maxStalenessSec 0, ${fmt(l.agents)} agents round-robin`;
+    row("4 latency", `${who}, first pass (local signature + broker)`, `p50 ${l.firstPass.p50Ms.toFixed(2)} ms`, `p99 ${l.firstPass.p99Ms.toFixed(2)} ms`);
+    for (const [k, v] of Object.entries(l).filter(([k]) => k.startsWith("inFlight"))) {
+      const n = k.slice("inFlight".length);
+      row("4 latency", `${who}, ${n} in flight: broker calls per request`, v.brokerCallsPerRequest.toFixed(2), "", undefined, "1", Math.abs(v.brokerCallsPerRequest - 1) < 1e-9);
+      row("4 latency", `${who}, ${n} in flight: p50, guarded vs direct validate`, `${v.guarded.p50Ms.toFixed(3)} ms`, `${v.direct.p50Ms.toFixed(3)} ms`, 1 + v.overheadP50, `≤ ${(1 + TARGETS.hybridOverhead).toFixed(2)}×`, v.overheadP50 <= TARGETS.hybridOverhead);
+      row("4 latency", `${who}, ${n} in flight: p99, guarded vs direct validate`, `${v.guarded.p99Ms.toFixed(3)} ms`, `${v.direct.p99Ms.toFixed(3)} ms`, 1 + v.overheadP99);
     }
   }
   const mem = r.memory;
@@ -212,6 +263,40 @@ function buildRows(r) {
     }
   }
   return rows;
+}
+
+/**
+ * What every run asserts, quick or full: correctness, never speed. (Every load run already
+ * failed unless every request answered 2xx.)
+ */
+function correctness(r) {
+  const failures = [];
+  const expect = (ok, what) => {
+    if (!ok) failures.push(what);
+  };
+  if (r.micro !== undefined) expect(r.micro.verifyCachedFreshHeader > 0, "verifyCached answered a cached token");
+  if (r.broker !== undefined) {
+    for (const s of [0, 5]) {
+      const c = r.broker.concurrent100[`maxStalenessSec${s}`];
+      expect(c.brokerCalls === 1, `100 concurrent requests, one token, maxStalenessSec ${s}: 1 broker call (got ${c.brokerCalls})`);
+      expect(c.signatureVerifications === 1, `100 concurrent requests, one token, maxStalenessSec ${s}: 1 signature verification (got ${c.signatureVerifications})`);
+    }
+    expect(r.broker.sequentialSimulated.maxStalenessSec0.brokerCalls === r.broker.sequentialSimulated.maxStalenessSec0.requests, "maxStalenessSec 0: one broker call per request");
+  }
+  if (r.http !== undefined) {
+    for (const [fw, n] of Object.entries(r.http.burst100)) expect(n === 1, `${fw}: 100 concurrent HTTP requests with one token make 1 broker call (got ${n})`);
+    for (const [fw, c] of Object.entries(r.http.coldCheck?.ours ?? {})) expect(c.cacheSizeAfter <= 10_000 && c.refusalCacheSize === 0, `${fw}: cold runs kept the cache within cache.max, refused nothing`);
+  }
+  if (r.brokerLatency !== undefined) {
+    const l = r.brokerLatency;
+    expect(l.firstPass.brokerCalls === l.agents, `hybrid first pass: one broker call per agent (got ${l.firstPass.brokerCalls})`);
+    for (const [k, v] of Object.entries(l).filter(([k]) => k.startsWith("inFlight"))) expect(Math.abs(v.brokerCallsPerRequest - 1) < 1e-9, `hybrid maxStalenessSec 0, ${k}: one broker call per request (got ${v.brokerCallsPerRequest})`);
+  }
+  if (r.memory !== undefined) {
+    expect(r.memory.maxCacheSize <= r.memory.cacheMax, "memory: cache within cache.max");
+    expect(r.memory.maxRefusalCacheSize <= r.memory.refusalMax, "memory: refusal cache within its bound");
+  }
+  return failures;
 }
 
 function printTable(rows) {
@@ -269,6 +354,9 @@ async function main() {
   };
   await timed("micro", "1/5 verification micro-benchmarks", () => runChild(here("./micro.mjs"), CONFIG.micro, { timeoutMs: 600_000 }));
   await timed("broker", "4/5 broker traffic", () => runChild(here("./broker-traffic.mjs"), CONFIG.broker, { timeoutMs: 300_000 }));
+  await timed("brokerLatency", "4/5 hybrid maxStalenessSec 0, distinct agents: guarded vs a direct validate call", () =>
+    runChild(here("./broker-latency.mjs"), CONFIG.brokerLatency, { timeoutMs: 300_000 }),
+  );
   await timed("memory", "5/5 memory", () => runChild(here("./memory.mjs"), CONFIG.memory, { timeoutMs: 600_000, execArgv: ["--expose-gc"] }));
   await timed("http", "2-3/5 HTTP overhead and anchors", () => httpSections(CONFIG.http));
   if (CONFIG.profile !== undefined) {
@@ -277,11 +365,15 @@ async function main() {
   results.machine.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
   results.elapsedSec = (Date.now() - started) / 1000;
   results.table = buildRows(results);
+  results.correctnessFailures = correctness(results);
   printTable(results.table);
   if (results.profile !== undefined) printProfile(results.profile);
   const out = join(benchDir, quick ? "results.local.json" : "results.json");
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
   log(`wrote ${out} in ${results.elapsedSec.toFixed(0)} s (${results.machine.cpuModel}, ${results.machine.cores} cores, load ${results.machine.loadAverageAtStart.join(" ")} → ${results.machine.loadAverageAtEnd.join(" ")})`);
+  if (results.correctnessFailures.length > 0) {
+    throw new Error(`correctness (speed is never asserted):\n  ${results.correctnessFailures.join("\n  ")}`);
+  }
 }
 
 main().then(

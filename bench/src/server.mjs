@@ -1,9 +1,21 @@
 // One HTTP server per process: GET /orders/:id answering {"ok":true}, bare or behind a guard.
 // Started with child_process.fork; reports {type: "ready", port} over IPC; exits with its parent.
+// Control channel: {type: "cpu"} is answered with this process's CPU time (process.cpuUsage(),
+// µs), so that the parent reads the server's own CPU time around exactly each measured window;
+// {type: "stats"} with the guard's stats (no guard: null).
 import { AUDIENCE, ISSUER } from "./lib/tokens.mjs";
 
 const cfg = JSON.parse(process.argv[2] ?? "{}");
 process.on("disconnect", () => process.exit(0));
+let guardOfServer;
+process.on("message", (m) => {
+  if (m?.type === "cpu") {
+    const u = process.cpuUsage();
+    process.send({ type: "cpu", us: u.user + u.system });
+  } else if (m?.type === "stats") {
+    process.send({ type: "stats", stats: guardOfServer?.stats() ?? null });
+  }
+});
 
 const BODY = { ok: true };
 
@@ -27,7 +39,8 @@ async function expressServer() {
     app.get("/orders/:id", auth({ issuer: ISSUER, audience: AUDIENCE, publicKey: cfg.publicKeyPem, tokenSigningAlg: "EdDSA" }), handler);
   } else {
     const { agentwritGuard, createGuard } = await import("@agentwrit/guard-express");
-    app.get("/orders/:id", agentwritGuard(createGuard(guardOptions())), handler);
+    guardOfServer = createGuard(guardOptions());
+    app.get("/orders/:id", agentwritGuard(guardOfServer), handler);
   }
   // Refusals (A0 throws them to next()) are answered without logging a stack per request.
   app.use((err, _req, res, _next) => {
@@ -56,7 +69,8 @@ async function fastifyServer() {
     app.get("/orders/:id", { onRequest: [async (request) => request.jwtVerify()] }, handler);
   } else {
     const { agentwrit, createGuard } = await import("@agentwrit/guard-fastify");
-    await app.register(agentwrit, { guard: createGuard(guardOptions()) });
+    guardOfServer = createGuard(guardOptions());
+    await app.register(agentwrit, { guard: guardOfServer });
     app.get("/orders/:id", { onRequest: [app.agentwritGuard()] }, handler);
   }
   await app.listen({ port: 0, host: "127.0.0.1" });
@@ -78,7 +92,8 @@ async function honoServer() {
     app.get("/orders/:id", jwt({ secret: key, alg: "EdDSA", verification: { iss: ISSUER, aud: AUDIENCE } }), handler);
   } else {
     const { agentwritGuard, createGuard } = await import("@agentwrit/guard-hono");
-    app.get("/orders/:id", agentwritGuard(createGuard(guardOptions())), handler);
+    guardOfServer = createGuard(guardOptions());
+    app.get("/orders/:id", agentwritGuard(guardOfServer), handler);
   }
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {

@@ -14,7 +14,7 @@ import { startDevBroker, type DevBroker } from "@agentwrit/dev-broker";
 import { computeChainHash, delegationSigningInput, type DelegationRecord } from "@agentwrit/guard";
 import { agentwritGuard, requireScope, type AgentWritEnv } from "@agentwrit/guard-hono";
 import { serve, type ServerType } from "@hono/node-server";
-import { build } from "esbuild";
+import { build, type Metafile } from "esbuild";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { answer, standIn, type StandIn } from "../support/servers.js";
@@ -57,20 +57,41 @@ function closeServer(server: ServerType): Promise<void> {
   });
 }
 
-async function bundle(entry: string, out: string): Promise<string> {
+const WORKER_CONDITIONS = ["@agentwrit/source", "workerd", "worker", "browser"];
+
+async function bundle(entry: string, out: string, conditions = WORKER_CONDITIONS): Promise<{ file: string; metafile: Metafile }> {
   const outfile = join(dir, out);
-  await build({
+  const { metafile } = await build({
     entryPoints: [join(here, "fixtures", entry)],
     bundle: true,
     format: "esm",
     platform: "browser",
     target: "es2022",
-    conditions: ["@agentwrit/source", "workerd", "worker", "browser"],
+    conditions,
+    external: conditions.includes("node") ? ["node:*"] : [],
     outfile,
     logLevel: "silent",
+    metafile: true,
   });
-  return outfile;
+  return { file: outfile, metafile };
 }
+
+/** The `node:` modules a bundle imports, and whether the core's Node-only module is inside it. */
+function nodeUse(metafile: Metafile): { imports: string[]; nodeModule: boolean } {
+  const imports = Object.values(metafile.outputs).flatMap((o) => o.imports.map((i) => i.path).filter((p) => p.startsWith("node:")));
+  return { imports, nodeModule: Object.keys(metafile.inputs).some((p) => p.endsWith("core/src/runtime-node.ts")) };
+}
+
+describe("a bundle for Workers", () => {
+  it("imports no node: module, and leaves the core's Node fast path out", async () => {
+    const { file, metafile } = await bundle("worker-entry.ts", "worker-check.mjs");
+    expect(nodeUse(metafile)).toEqual({ imports: [], nodeModule: false });
+    expect(readFileSync(file, "utf8")).not.toMatch(/["']node:[a-z_/]+["']/);
+    // The check can fail: with the "node" condition the same entry takes runtime-node.ts and node:crypto.
+    const { metafile: forNode } = await bundle("worker-entry.ts", "worker-node-check.mjs", ["@agentwrit/source", "node"]);
+    expect(nodeUse(forNode)).toEqual({ imports: expect.arrayContaining(["node:crypto"]) as unknown, nodeModule: true });
+  }, 60_000);
+});
 
 /**
  * The runtimes' npm bins are shell shims that start the real binary as a child: signalling the
@@ -225,7 +246,7 @@ describe.skipIf(skip)("the same answers on every runtime", () => {
   });
 
   it.each(["bun", "deno"] as const)("%s", async (runtime) => {
-    const file = await bundle("cli-entry.ts", `${runtime}.mjs`);
+    const { file } = await bundle("cli-entry.ts", `${runtime}.mjs`);
     const json = JSON.stringify(inputFor(runtime));
     const args = runtime === "bun" ? ["run", file, json] : ["run", "--quiet", "--no-prompt", "--allow-net=127.0.0.1", file, json];
     const r = await run(bin(runtime), args);

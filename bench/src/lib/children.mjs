@@ -95,3 +95,10 @@ export function childMain(main) {
     },
   );
 }
+
+/** Sends `{type}` to a child and waits for its answer of the same type (one question at a time per child). */
+export async function ask(child, type, timeoutMs = 10_000) {
+  const answer = message(child, type, timeoutMs);
+  child.send({ type });
+  return answer;
+}

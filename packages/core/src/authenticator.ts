@@ -19,12 +19,14 @@ import type { Telemetry } from "./telemetry.js";
 
 /** A verified token: its identity, until when it may be reused, and when the broker last agreed. */
 interface Verified {
+  /** The whole token: an entry serves only this exact text. */
+  readonly token: string;
   readonly generation: number;
   /** When this entry stops being usable (ms since epoch): just past `exp` plus tolerance. */
   readonly untilMs: number;
   readonly identity: AgentIdentity;
-  /** The same identity with `source: "cache"`, built once. */
-  readonly cachedIdentity: AgentIdentity;
+  /** The same identity with `source: "cache"`, built on the first cache hit (most tokens never have one). */
+  cachedIdentity: AgentIdentity | undefined;
   /** When the broker last said `valid:true`. */
   brokerAtMs: number | undefined;
 }
@@ -51,6 +53,14 @@ const REMEMBERED: ReadonlySet<GuardErrorCode> = new Set<GuardErrorCode>([
 const nowMs = (): number => Date.now();
 const BEARER_PREFIX = "Bearer ";
 /**
+ * The verified-token cache is keyed by a token's last 86 characters: the signature segment of any
+ * token that can be in it. An `Authorization` value fresh from an HTTP parser has no cached
+ * string hash, and hashing ~600 characters per request was the largest single cost of a cache
+ * hit; the entry holds the whole token, compared on every hit, so a key serves only its token.
+ */
+const KEY_CHARS = 86;
+const cacheKey = (token: string): string => token.slice(-KEY_CHARS);
+/**
  * Refusals of tokens longer than this are remembered under a SHA-256 digest rather than the token
  * itself, so that a flood of large forged tokens holds at most a few bytes per remembered entry.
  */
@@ -63,7 +73,8 @@ export class Authenticator {
   readonly #broker: BrokerClient | undefined;
   readonly #verified: LRUCache<string, Verified>;
   readonly #denied: LRUCache<string, Denied>;
-  readonly #localInFlight = new Map<string, Promise<AgentIdentity>>();
+  /** Local verifications in progress, by cache key (see `#local`). */
+  readonly #localInFlight = new Map<string, { readonly token: string; readonly identity: Promise<AgentIdentity> }>();
   readonly #claimPolicy: ClaimPolicy;
   readonly #delegationPolicy: DelegationPolicy;
   readonly #telemetry: Telemetry | undefined;
@@ -106,13 +117,20 @@ export class Authenticator {
 
   /** A usable verified entry for this token, or `undefined` (stale entries are dropped). */
   #lookup(token: string, now: number): Verified | undefined {
-    const entry = this.#verified.get(token);
-    if (entry === undefined) return undefined;
+    const key = cacheKey(token);
+    const entry = this.#verified.get(key);
+    if (entry?.token !== token) return undefined;
     if (entry.generation !== this.#keyring.generation || now >= entry.untilMs) {
-      this.#verified.delete(token);
+      this.#verified.delete(key);
       return undefined;
     }
     return entry;
+  }
+
+  /** Drops this token's verified entry, if it has one (an entry of another token is left alone). */
+  #forget(token: string): void {
+    const key = cacheKey(token);
+    if (this.#verified.peek(key)?.token === token) this.#verified.delete(key);
   }
 
   #fresh(entry: Verified, now: number): boolean {
@@ -139,7 +157,7 @@ export class Authenticator {
     if (entry === undefined || !this.#fresh(entry, now)) return undefined;
     this.#keyring.refreshIfStale();
     this.#telemetry?.cacheLookup(true);
-    return entry.cachedIdentity;
+    return (entry.cachedIdentity ??= this.#withSource(entry.identity, "cache"));
   }
 
   /** The refusal cache's key for a token: the token, or a digest of a long one. */
@@ -163,7 +181,7 @@ export class Authenticator {
       this.#keyring.refreshIfStale();
       if (this.#fresh(entry, now)) {
         this.#telemetry?.cacheLookup(true);
-        return entry.cachedIdentity;
+        return (entry.cachedIdentity ??= this.#withSource(entry.identity, "cache"));
       }
     }
     this.#telemetry?.cacheLookup(false);
@@ -176,8 +194,8 @@ export class Authenticator {
         const local = entry?.identity ?? (await this.#local(token));
         await this.#remember(token, () => this.#askBroker(token, local.claims), local.claims.exp);
         if (this.#o.maxStalenessSec > 0) {
-          const current = this.#verified.get(token);
-          if (current !== undefined) current.brokerAtMs = nowMs();
+          const current = this.#verified.peek(cacheKey(token));
+          if (current?.token === token) current.brokerAtMs = nowMs();
         }
         return this.#withSource(local, "broker");
       }
@@ -188,14 +206,18 @@ export class Authenticator {
     return identity.source === source ? identity : Object.freeze({ ...identity, source });
   }
 
-  /** Local verification, single-flight per token: concurrent requests share one signature check. */
+  /**
+   * Local verification, single-flight per token: concurrent requests share one signature check.
+   * (Another token ending with the same 86 characters, which only a forger sends, is verified on
+   * its own.)
+   */
   #local(token: string): Promise<AgentIdentity> {
-    let p = this.#localInFlight.get(token);
-    if (p === undefined) {
-      p = this.#remember(token, () => this.#verifyLocal(token, nowMs())).finally(() => this.#localInFlight.delete(token));
-      this.#localInFlight.set(token, p);
-    }
-    return p;
+    const key = cacheKey(token);
+    const pending = this.#localInFlight.get(key);
+    if (pending !== undefined) return pending.token === token ? pending.identity : this.#verifyLocal(token, undefined);
+    const identity = this.#verifyLocal(token, key);
+    this.#localInFlight.set(key, { token, identity });
+    return identity;
   }
 
   /** Runs a step; remembers a refusal that cost real work (or a broker `valid:false`) for this token. */
@@ -203,29 +225,34 @@ export class Authenticator {
     try {
       return await step();
     } catch (e) {
-      if (e instanceof Refusal) {
-        const now = nowMs();
-        let untilMs: number | undefined;
-        if (REMEMBERED.has(e.code)) untilMs = now + NEGATIVE_TTL_MS;
-        else if (e.code === "token_inactive" && exp !== undefined) {
-          // A broker `valid:false` is permanent for this token string (revocations are never lifted).
-          untilMs = (exp + this.#o.clockToleranceSec + 1) * 1000;
-        }
-        if (untilMs !== undefined && untilMs > now) {
-          this.#verified.delete(token);
-          this.#denied.set(await this.#deniedKey(token), { generation: this.#keyring.generation, untilMs, refusal: e });
-        }
-      }
+      await this.#noteRefusal(token, e, exp);
       throw e;
     }
   }
 
+  /** Remembers a refusal that cost real work (or a broker `valid:false`) for this token. */
+  async #noteRefusal(token: string, e: unknown, exp: number | undefined): Promise<void> {
+    if (!(e instanceof Refusal)) return;
+    const now = nowMs();
+    let untilMs: number | undefined;
+    if (REMEMBERED.has(e.code)) untilMs = now + NEGATIVE_TTL_MS;
+    else if (e.code === "token_inactive" && exp !== undefined) {
+      // A broker `valid:false` is permanent for this token string (revocations are never lifted).
+      untilMs = (exp + this.#o.clockToleranceSec + 1) * 1000;
+    }
+    if (untilMs !== undefined && untilMs > now) {
+      this.#forget(token);
+      this.#denied.set(await this.#deniedKey(token), { generation: this.#keyring.generation, untilMs, refusal: e });
+    }
+  }
+
   #cachePositive(token: string, claims: AgentWritClaims, identity: AgentIdentity, brokerAtMs: number | undefined): void {
-    this.#verified.set(token, {
+    this.#verified.set(cacheKey(token), {
+      token,
       generation: this.#keyring.generation,
       untilMs: (claims.exp + this.#o.clockToleranceSec + 1) * 1000,
       identity,
-      cachedIdentity: this.#withSource(identity, "cache"),
+      cachedIdentity: undefined,
       brokerAtMs,
     });
   }
@@ -237,15 +264,27 @@ export class Authenticator {
     checkDelegationShape(claims, this.#delegationPolicy);
   }
 
-  async #verifyLocal(token: string, now: number): Promise<AgentIdentity> {
-    const parsed = parseCompactJws(token, false);
-    const { key, payload } = await this.#keyring.verify(token, parsed);
-    const claims = checkClaimTypes(payload);
-    this.#checkClaims(claims, now);
-    if (claims.delegation_chain !== undefined) await checkDelegationIntegrity(claims, key);
-    const identity = toIdentity(claims, "local");
-    this.#cachePositive(token, claims, identity, undefined);
-    return identity;
+  /**
+   * Signature, claims and delegation checks of one token, then the cache entry; a refusal that
+   * cost real work is remembered. Ends the token's single flight (`#local`, under `flightKey`)
+   * either way: every path below awaits before `finally`, which so runs after `#local` registered it.
+   */
+  async #verifyLocal(token: string, flightKey: string | undefined): Promise<AgentIdentity> {
+    try {
+      const parsed = parseCompactJws(token, false);
+      const { key, payload } = await this.#keyring.verify(parsed);
+      const claims = checkClaimTypes(payload);
+      this.#checkClaims(claims, nowMs());
+      if (claims.delegation_chain !== undefined) await checkDelegationIntegrity(claims, key);
+      const identity = toIdentity(claims, "local");
+      this.#cachePositive(token, claims, identity, undefined);
+      return identity;
+    } catch (e) {
+      await this.#noteRefusal(token, e, undefined);
+      throw e;
+    } finally {
+      if (flightKey !== undefined) this.#localInFlight.delete(flightKey);
+    }
   }
 
   async #verifyWithBroker(token: string, now: number): Promise<AgentIdentity> {

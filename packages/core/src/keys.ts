@@ -142,8 +142,11 @@ export function ed25519Kid(x: string): Promise<string> {
   return Promise.resolve(ed25519KidSync(x));
 }
 
-/** Imports a key for verification and computes its kid. */
+/**
+ * Imports a key for verification and computes its kid. Extractable, as jose imports JWKS keys: the
+ * key is public, and Node's fast path (`#runtime`) takes a `KeyObject` only from an extractable key.
+ */
 export async function importTrustedKey(x: string): Promise<TrustedKey> {
-  const key = await importJWK({ kty: "OKP", crv: "Ed25519", x }, "EdDSA", { extractable: false });
+  const key = await importJWK({ kty: "OKP", crv: "Ed25519", x }, "EdDSA", { extractable: true });
   return { kid: ed25519KidSync(x), x, cryptoKey: key };
 }
