@@ -275,7 +275,7 @@ class GuardImpl implements Guard {
     try {
       return this.#finish(hot, requirement, params, context, started);
     } catch (e) {
-      throw this.#deny(e, hot, requirement !== undefined, context, started);
+      throw this.#deny(e, hot, requirement !== undefined, context, started, true);
     }
   }
 
