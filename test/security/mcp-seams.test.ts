@@ -285,8 +285,11 @@ describe("MCP gate seams on Express, Hono and fetch", () => {
       ["prompts/get for another patient: 403", async (s) => scopeOf(await post(s.url, reader, rpc("prompts/get", { name: "summarize_patient", arguments: { patientId: "43" } }))) === "read:records:patient-43"],
       ["prompts/get without the bound argument: 400", async (s) => (await post(s.url, reader, rpc("prompts/get", { name: "summarize_patient" }))).body.code === "invalid_parameter"],
       ["an unlisted prompt: 403", async (s) => (await post(s.url, reader, rpc("prompts/get", { name: "dump" }))).status === 403],
-      ["completion by an agent that could use the prompt: 200", async (s) =>
-        (await post(s.url, reader, rpc("completion/complete", { ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" } }))).status === 200],
+      ["completion by an agent that could use the prompt: 200, suggesting only its own patients", async (s) => {
+        const a = await post(s.url, reader, rpc("completion/complete", { ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" } }));
+        const values = (a.body.result as { completion?: { values?: unknown } } | undefined)?.completion?.values;
+        return a.status === 200 && JSON.stringify(values) === JSON.stringify(["42"]);
+      }],
       ["completion by an agent that could not: 403", async (s) =>
         (await post(s.url, wide, rpc("completion/complete", { ref: { type: "ref/resource", uri: "records://patients/{patientId}" }, argument: { name: "patientId", value: "4" } }))).status === 403],
       ["resources/list shows only the agent's patients", async (s) => {

@@ -37,6 +37,8 @@ export interface Entry {
   readonly family: CompiledRequirement | undefined;
   /** Labels the decision (`tools/call get_patient_record`); values are client input. */
   readonly context: VerifyContext;
+  /** Per placeholder: the requirement with only that one bound (completion values), made on first use. */
+  readonly partial: Map<string, CompiledRequirement>;
 }
 
 /** One requirement to check for one message: the entry, and the values bound into it. */
@@ -59,14 +61,14 @@ export const NO_PARAMS: RequirementParams = Object.freeze({});
 /** Compiles one entry; a malformed or empty requirement is a `TypeError` naming it. */
 export function compileEntry(map: string, key: string, requirement: unknown, label: string): Entry {
   const context: VerifyContext = Object.freeze({ paramSource: "input", route: label });
-  if (requirement === ANY_AGENT) return { key, requirement, compiled: undefined, family: undefined, context };
+  if (requirement === ANY_AGENT) return { key, requirement, compiled: undefined, family: undefined, context, partial: new Map() };
   let compiled: CompiledRequirement;
   try {
     compiled = compileRequirement(requirement as Requirement);
   } catch (e) {
     throw new TypeError(`${map}["${key}"]: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  return { key, requirement: requirement as Requirement, compiled, family: requirementFamily(compiled), context };
+  return { key, requirement: requirement as Requirement, compiled, family: requirementFamily(compiled), context, partial: new Map() };
 }
 
 /** The own entries of a map option (`undefined`: none); anything else is a `TypeError`. */
@@ -93,6 +95,26 @@ export function filledHeld(entry: Entry, scopes: readonly string[], params: Requ
   if (entry.compiled === undefined) return true;
   try {
     return evaluateRequirement(entry.compiled, scopes, params, { maxParamLength }).satisfied;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether holders of `scopes` could use the entry with `argument` set to `value` (its other
+ * placeholders read as "any value"): what a completion may suggest. An argument the requirement
+ * does not bind changes nothing.
+ */
+export function completionHeld(entry: Entry, scopes: readonly string[], argument: string, value: unknown, maxParamLength: number): boolean {
+  const compiled = entry.compiled;
+  if (compiled === undefined || !compiled.params.includes(argument)) return familyHeld(entry, scopes);
+  let partial = entry.partial.get(argument);
+  if (partial === undefined) {
+    partial = requirementFamily(compiled, [argument]);
+    entry.partial.set(argument, partial);
+  }
+  try {
+    return evaluateRequirement(partial, scopes, { [argument]: value }, { maxParamLength }).satisfied;
   } catch {
     return false;
   }

@@ -133,6 +133,21 @@ describe("prompts/get and completion/complete", () => {
       expect(codeOf(await gate.check(reader, complete(ref as Record<string, unknown>), "POST"))).toBe(-32600);
     }
   });
+
+  it("shows only the completion values the agent could use (visibleCompletions), other placeholders as any value", async () => {
+    const auth = await gate.authenticate(reader);
+    if (!auth.ok) throw new Error("authentication failed");
+    const values = ["42", "43", "44", "4*", ""];
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "summarize_patient" }, "patientId", values, auth.authInfo)).toEqual(["42"]);
+    expect(gate.visibleCompletions({ type: "ref/resource", uri: "records://patients/{patientId}" }, "patientId", values, auth.identity)).toEqual(["42"]);
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "summarize_patient" }, "other", values, auth.identity)).toEqual(values);
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "nope" }, "patientId", values, auth.identity)).toEqual([]);
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "summarize_patient" }, "patientId", values, undefined)).toEqual([]);
+    const two = createMcpGate({ guard: gate.guard, prompts: { pair: "read:records:{ward}-{patientId}" } });
+    const wardAgent = { ...auth.identity, scope: ["read:records:north-42"] };
+    expect(two.visibleCompletions({ type: "ref/prompt", name: "pair" }, "ward", ["north", "south"], wardAgent)).toEqual(["north"]);
+    expect(two.visibleCompletions({ type: "ref/prompt", name: "pair" }, "patientId", ["42", "43"], wardAgent)).toEqual(["42"]);
+  });
 });
 
 describe("over Streamable HTTP with the SDK's own Client", () => {
@@ -159,7 +174,11 @@ describe("over Streamable HTTP with the SDK's own Client", () => {
       expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(["summarize_patient"]);
       expect(JSON.stringify(await client.readResource({ uri: "records://patients/42" }))).toContain("patient 42");
       expect(JSON.stringify(await client.getPrompt({ name: "summarize_patient", arguments: { patientId: "42" } }))).toContain("Summarize patient 42");
-      expect((await client.complete({ ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" } })).completion.values).toEqual(["42", "43", "44"]);
+      // The fixture's completers offer every patient; the agent is shown only those it may use.
+      for (const ref of [{ type: "ref/prompt", name: "summarize_patient" }, { type: "ref/resource", uri: "records://patients/{patientId}" }] as const) {
+        const { completion } = await client.complete({ ref, argument: { name: "patientId", value: "4" } });
+        expect([ref.type, completion.values, completion.total]).toEqual([ref.type, ["42"], undefined]);
+      }
       runs.length = 0;
       for (const attempt of [
         client.readResource({ uri: "records://patients/43" }),
