@@ -53,7 +53,9 @@ export interface McpGate {
   /**
    * `authenticate`, the session check, then `authorizeBody`. Pass the body exactly as it will be
    * given to the transport, the HTTP method (a POST without a parsed body is refused: nobody could
-   * tell what the transport would read), and the `Mcp-Session-Id` header in stateful mode.
+   * tell what the transport would read), and the `Mcp-Session-Id` header in stateful mode. A body
+   * given is checked whatever the method; raw bytes or a stream instead of the parsed body are a
+   * 500 (wiring mistake).
    */
   check(authorization: string | null | undefined, parsedBody: unknown, method: string, sessionId?: string | null): Promise<GateResult>;
   /** The fetch form: authenticates, checks the session, reads (bounded) and parses a POST body, checks it. */
@@ -199,6 +201,7 @@ export function createMcpGate(options: McpGateOptions): McpGate {
         method,
         sessionId: sessionId === null || sessionId === "" ? undefined : sessionId,
         body: () => Promise.resolve({ parsed: parsedBody }),
+        bodyGiven: true,
       });
       return result;
     },
