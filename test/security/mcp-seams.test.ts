@@ -305,6 +305,10 @@ describe("MCP gate seams on Express, Hono and fetch", () => {
         const values = (a.body.result as { completion?: { values?: unknown } } | undefined)?.completion?.values;
         return a.status === 200 && JSON.stringify(values) === JSON.stringify(["42"]);
       }],
+      ["completion told another patient (context.arguments): 403 before the completer runs", async (s) => {
+        const a = await post(s.url, reader, rpc("completion/complete", { ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" }, context: { arguments: { patientId: "43" } } }));
+        return a.status === 403 && scopeOf(a) === "read:records:patient-43";
+      }],
       ["completion by an agent that could not: 403", async (s) =>
         (await post(s.url, wide, rpc("completion/complete", { ref: { type: "ref/resource", uri: "records://patients/{patientId}" }, argument: { name: "patientId", value: "4" } }))).status === 403],
       ["resources/list shows only the agent's patients", async (s) => {

@@ -92,11 +92,18 @@ export interface McpGate {
   visibleResourceTemplates<T extends Pick<ResourceTemplate, "uriTemplate">>(templates: readonly T[], who: AgentIdentity | AuthInfo | undefined): T[];
   /**
    * The `completion/complete` values `who` could use: each value of `argument` bound into the
-   * requirement of the prompt (`ref/prompt`) or resource template (`ref/resource`), its other
-   * placeholders read as "any value". `filterLists` applies it; a low-level `Server` calls it from
-   * its own completion handler (the SDK's completers are not told who asks).
+   * requirement of the prompt (`ref/prompt`) or resource template (`ref/resource`), with the
+   * request's `context.arguments` bound too and other placeholders read as "any value".
+   * `filterLists` applies it; a low-level `Server` calls it from its own completion handler (the
+   * SDK's completers are not told who asks).
    */
-  visibleCompletions(ref: CompletionRef, argument: string, values: readonly string[], who: AgentIdentity | AuthInfo | undefined): string[];
+  visibleCompletions(
+    ref: CompletionRef,
+    argument: string,
+    values: readonly string[],
+    who: AgentIdentity | AuthInfo | undefined,
+    context?: Readonly<Record<string, unknown>>,
+  ): string[];
   /**
    * Compares an `McpServer`'s registered tools, resources and prompts with the maps: returns the
    * ones without an entry and logs a `warn` for each (once) through the gate's logger.
@@ -151,7 +158,7 @@ export function createMcpGate(options: McpGateOptions): McpGate {
       case "resource":
         return resources.resolve(m.uri);
       case "completion":
-        return m.ref.type === "prompt" ? prompts.resolveFamily(m.ref.name) : resources.resolveFamily(m.ref.uri);
+        return m.ref.type === "prompt" ? prompts.resolveFamily(m.ref.name, m.arguments) : resources.resolveFamily(m.ref.uri, m.arguments);
     }
   };
 
@@ -259,14 +266,14 @@ export function createMcpGate(options: McpGateOptions): McpGate {
       const identity = identityOf(who);
       return identity === undefined ? [] : list.filter((t) => resources.templateVisible(t.uriTemplate, identity.scope));
     },
-    visibleCompletions(ref, argument, values, who) {
+    visibleCompletions(ref, argument, values, who, context) {
       const identity = identityOf(who);
       if (identity === undefined) return [];
       const [map, key] = ref.type === "ref/prompt" ? [prompts, ref.name] : ref.type === "ref/resource" ? [resources, ref.uri] : [undefined, undefined];
       if (map === undefined || typeof key !== "string") return [];
       const entry = map.get(key);
       if (entry === undefined) return map.policy === "allow" ? [...values] : [];
-      return values.filter((v) => completionHeld(entry, identity.scope, argument, v, maxParamLength));
+      return values.filter((v) => completionHeld(entry, identity.scope, argument, v, maxParamLength, context));
     },
     audit: (server) => auditServer(server, { tools, prompts, resources }, log),
   };

@@ -40,9 +40,12 @@ const LISTS = {
   "completion/complete": (gate: McpGate, r: { completion?: Completion }, who: Who, request: unknown) => {
     const completion = r.completion;
     if (completion === undefined || !Array.isArray(completion.values)) return r;
-    const params = (request as { readonly params?: { readonly ref?: CompletionRef; readonly argument?: { readonly name?: unknown } } } | undefined)?.params;
+    type Params = { readonly ref?: CompletionRef; readonly argument?: { readonly name?: unknown }; readonly context?: { readonly arguments?: Record<string, unknown> } };
+    const params = (request as { readonly params?: Params } | undefined)?.params;
     const argument = params?.argument?.name;
-    const values = params?.ref === undefined || typeof argument !== "string" ? [] : gate.visibleCompletions(params.ref, argument, completion.values, who);
+    const context = params?.context?.arguments;
+    const values =
+      params?.ref === undefined || typeof argument !== "string" ? [] : gate.visibleCompletions(params.ref, argument, completion.values, who, typeof context === "object" ? context : undefined);
     if (values.length === completion.values.length) return r;
     // `total` would count the values withheld.
     const { total: _withheld, ...rest } = completion;

@@ -134,6 +134,26 @@ describe("prompts/get and completion/complete", () => {
     }
   });
 
+  it("binds the completion's context.arguments: a completer is never asked about another patient", async () => {
+    const notes = createMcpGate({ guard: gate.guard, prompts: { visit_note: "read:records:patient-{patientId}" }, resources: { "records://patients/{patientId}/notes/{noteId}": "read:records:patient-{patientId}" } });
+    const complete = (ref: Record<string, unknown>, context?: Record<string, unknown>): Record<string, unknown> =>
+      rpc("completion/complete", { ref, argument: { name: "noteId", value: "" }, ...(context === undefined ? {} : { context }) });
+    for (const ref of [{ type: "ref/prompt", name: "visit_note" }, { type: "ref/resource", uri: "records://patients/{patientId}/notes/{noteId}" }]) {
+      expect(status(await notes.check(reader, complete(ref), "POST"))).toBe(200);
+      expect(status(await notes.check(reader, complete(ref, { arguments: { patientId: "42" } }), "POST"))).toBe(200);
+      const other = await notes.check(reader, complete(ref, { arguments: { patientId: "43" } }), "POST");
+      expect([status(other), scopeOf(other)]).toEqual([403, "read:records:patient-43"]);
+      expect(codeOf(await notes.check(reader, complete(ref, { arguments: { patientId: "4*" } }), "POST"))).toBe("invalid_parameter");
+      expect(codeOf(await notes.check(reader, complete(ref, { arguments: "patientId=43" }), "POST"))).toBe(-32600);
+      // Values are filtered with the context bound too.
+      const auth = await notes.authenticate(reader);
+      if (!auth.ok) throw new Error("authentication failed");
+      expect(notes.visibleCompletions(ref as { type: string }, "patientId", ["42", "43"], auth.identity, { noteId: "n1" })).toEqual(["42"]);
+      expect(notes.visibleCompletions(ref as { type: string }, "noteId", ["n1", "n2"], auth.identity, { patientId: "43" })).toEqual([]);
+      expect(notes.visibleCompletions(ref as { type: string }, "noteId", ["n1", "n2"], auth.identity, { patientId: "42" })).toEqual(["n1", "n2"]);
+    }
+  });
+
   it("shows only the completion values the agent could use (visibleCompletions), other placeholders as any value", async () => {
     const auth = await gate.authenticate(reader);
     if (!auth.ok) throw new Error("authentication failed");
