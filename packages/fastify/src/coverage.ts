@@ -6,8 +6,8 @@
  * - records every route declared after it, anywhere in the app (an `onRoute` hook on the root and
  *   on each enclosing context), and at `ready()` fails with a `TypeError` naming each route that
  *   declares `config.agentwrit` but was not bound (declared in a context no registration encloses,
- *   or given `config.agentwrit` by an `onRoute` hook that ran after the plugin's), or whose bound
- *   check an `onRoute` hook removed;
+ *   or given `config.agentwrit` by an `onRoute` hook that ran after the plugin's) unless the
+ *   late-route hook below checks it, or whose bound check an `onRoute` hook removed;
  * - when routes already exist as it loads, adds one `onRequest` hook to the root (Fastify gives it
  *   to every context): a route declaring `config.agentwrit` that no `onRoute` hook bound is checked
  *   by the registration enclosing it, or, with none, answered 500 `guard_not_mounted`.
@@ -30,8 +30,8 @@ interface Registry {
   readonly first: Checks;
   /** Contexts whose `onRoute` hooks record routes for the `ready()` check. */
   readonly watched: WeakSet<object>;
-  /** Routes declared since the first registration (emptied at `ready()`). */
-  routes: RouteOptions[];
+  /** Routes declared since the first registration, with the context each was declared in (emptied at `ready()`). */
+  routes: { readonly route: RouteOptions; readonly context: object }[];
   /** The checks the plugin put on a route's hook lists. */
   readonly placed: WeakMap<RouteOptions, unknown[]>;
   lateHook: boolean;
@@ -56,16 +56,27 @@ function chain(context: object): object[] {
 
 const listOf = (hooks: unknown): unknown[] => (hooks === undefined || hooks === null ? [] : Array.isArray(hooks) ? (hooks as unknown[]) : [hooks]);
 
+/** The checks of the registration enclosing `context`, if any. */
+function enclosing(registry: Registry, context: object): Checks | undefined {
+  for (const c of chain(context)) {
+    const checks = registry.registrations.get(c);
+    if (checks !== undefined) return checks;
+  }
+  return undefined;
+}
+
 /** What is wrong with a route at `ready()`, if anything. */
-function problemOf(route: RouteOptions, placed: readonly unknown[]): string | undefined {
+function problemOf(registry: Registry, route: RouteOptions, context: object): string | undefined {
   const label = routeLabel(route.method, route.url);
   const declared: unknown = (route.config as { readonly agentwrit?: unknown } | undefined)?.agentwrit;
-  if (declared !== undefined && !isBound(declared)) {
+  // Unbound but enclosed by a registration while the late-route hook runs: that hook checks it.
+  if (declared !== undefined && !isBound(declared) && !(registry.lateHook && enclosing(registry, context) !== undefined)) {
     return (
       `${label}: declares config.agentwrit, but no @agentwrit/guard-fastify registration bound a check to it: register the plugin at the root ` +
       "(or in a context that encloses the route), and do not set config.agentwrit in an onRoute hook added after the plugin"
     );
   }
+  const placed = registry.placed.get(route) ?? [];
   const kept = HOOK_LISTS.flatMap((list) => listOf(route[list]));
   if (placed.some((hook) => !kept.includes(hook))) {
     return `${label}: an onRoute hook added after @agentwrit/guard-fastify removed the route's AgentWrit check: keep the hooks you are given`;
@@ -87,8 +98,8 @@ export function cover(app: FastifyInstance, checks: Checks, lateRoutes: boolean)
     registries.set(root, created);
     root.addHook("onReady", function agentwritCoverage(done: (err?: Error) => void) {
       const problems: string[] = [];
-      for (const route of created.routes) {
-        const problem = problemOf(route, created.placed.get(route) ?? []);
+      for (const { route, context } of created.routes) {
+        const problem = problemOf(created, route, context);
         if (problem !== undefined && !problems.includes(problem)) problems.push(problem);
       }
       created.routes = [];
@@ -100,8 +111,8 @@ export function cover(app: FastifyInstance, checks: Checks, lateRoutes: boolean)
   for (const context of contexts) {
     if (reg.watched.has(context)) continue;
     reg.watched.add(context);
-    (context as FastifyInstance).addHook("onRoute", (route) => {
-      reg.routes.push(route);
+    (context as FastifyInstance).addHook("onRoute", function agentwritRecord(this: object, route: RouteOptions) {
+      reg.routes.push({ route, context: this });
     });
   }
   if (lateRoutes && !reg.lateHook) {
@@ -132,17 +143,8 @@ function lateHook(registry: Registry) {
       done();
       return;
     }
-    let hook: AgentWritHook | undefined;
-    if (typeof this === "object" && this !== null) {
-      for (const context of chain(this)) {
-        const checks = registry.registrations.get(context);
-        if (checks !== undefined) {
-          hook = checks.late(config);
-          break;
-        }
-      }
-    }
-    hook ??= registry.first.uncovered(config);
+    const checks = typeof this === "object" && this !== null ? enclosing(registry, this) : undefined;
+    const hook: AgentWritHook = checks === undefined ? registry.first.uncovered(config) : checks.late(config);
     hook(request, reply).then((sent) => {
       if (sent === undefined) done();
     }, done);

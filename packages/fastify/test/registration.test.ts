@@ -379,6 +379,21 @@ describe("config.agentwrit outside the plugin's reach (red team)", () => {
     expect(String((await neverServed(plugin, "/z")).ready)).toMatch(/GET \/z: .*onRoute/);
   });
 
+  it("keeps working: a second registration inside the routes' own plugin, after them, while another context has its own", async () => {
+    const app = Fastify();
+    await app.register(async (a) => {
+      await a.register(agentwrit, { guard });
+    });
+    await app.register(async (b) => {
+      b.get("/a", READ42, handler);
+      b.get("/b", READ43, handler);
+      await b.register(agentwrit, { guard });
+    });
+    await app.ready();
+    await expectGuarded(app, "/a", "/b");
+    await app.close();
+  });
+
   it("keeps working: one plugin per encapsulated context with its own guard, and onRoute hooks that keep the hooks they are given", async () => {
     const other = createGuard({ publicKey: makeKey().publicKeyPem, realm: "other" });
     const app = Fastify();
