@@ -221,20 +221,26 @@ describe("Fastify: config.agentwrit outside the plugin's reach", () => {
     const builds: Record<string, () => Promise<FastifyInstance>> = {
       "plugin in a child, route in the root after it": async () => {
         const app = Fastify();
-        await app.register(async (api) => void (await api.register(agentwrit, { guard })));
+        await app.register(async (api) => {
+          await api.register(agentwrit, { guard });
+        });
         app.get("/a", READ42, leak);
         return app;
       },
       "plugin in a child, route in a sibling after it": async () => {
         const app = Fastify();
-        await app.register(async (api) => void (await api.register(agentwrit, { guard })));
+        await app.register(async (api) => {
+          await api.register(agentwrit, { guard });
+        });
         await app.register(async (other) => void other.get("/a", READ42, leak));
         return app;
       },
       "plugin in a child, route in the root before it": async () => {
         const app = Fastify();
         app.get("/a", READ42, leak);
-        await app.register(async (api) => void (await api.register(agentwrit, { guard })), { prefix: "/api" });
+        await app.register(async (api) => {
+          await api.register(agentwrit, { guard });
+        }, { prefix: "/api" });
         return app;
       },
       "a later onRoute hook sets config.agentwrit": async () => {
