@@ -26,7 +26,7 @@ import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { recordingFetch, wrap, type Loopback } from "./support.js";
+import { listen, payload, recordingFetch, wrap, type Loopback } from "./support.js";
 
 /** What every API answers: who called, with which scope, through how many delegations. */
 const who = (id: AgentIdentity) => ({ agent: id.agentId, scope: id.scope, depth: id.delegationDepth });
@@ -148,7 +148,8 @@ describe.each(Object.keys(ADAPTERS))("step-up through %s", (adapter) => {
   });
 
   it("beyond the app's ceiling the step-up is declined: the launch token is refused once, never retried; the 403 stands", async () => {
-    const agent = await reader({ stepUp: recorded(stepUpWithNewAgent(client)) });
+    // `allow` agrees to the family the route names (the default declines wildcards before asking the broker).
+    const agent = await reader({ stepUp: recorded(stepUpWithNewAgent(client, { allow: () => true })) });
     rec.sent.length = 0;
     const res = await agent.fetch(`${api.url}/reports`);
     expect(res.status).toBe(403);
@@ -206,5 +207,53 @@ describe.each(Object.keys(ADAPTERS))("step-up through %s", (adapter) => {
     await viaDelegation.release();
     for (const g of grants) expect((await validate(broker.url, g)).valid).toBe(false);
     expect((await validate(broker.url, broader.accessToken)).valid).toBe(true);
+  });
+});
+
+describe("a resource server that asks for a whole family (red team)", () => {
+  /**
+   * An allowed origin that refuses every request with a challenge naming `read:data:*` and keeps
+   * the scope of every token it is sent: what a malicious or compromised API would collect.
+   */
+  async function greedy(): Promise<Loopback & { readonly seen: unknown[][] }> {
+    const seen: unknown[][] = [];
+    const api = await listen((req, res) => {
+      const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+      seen.push(payload(token).scope as unknown[]);
+      res.writeHead(403, { "www-authenticate": 'Bearer error="insufficient_scope", scope="read:data:*"' }).end();
+    });
+    return { ...api, seen };
+  }
+
+  it("is not handed a wildcard token by the default policies; an explicit allow can agree", async () => {
+    const registered = await broker.registerApp({ name: "greedy-target", scopes: ["read:data:*", "write:data:*"] });
+    const client = new AgentWritApp({ brokerUrl: broker.url, clientId: registered.clientId, clientSecret: registered.clientSecret });
+    const api = await greedy();
+    const broader = await client.createAgent({ orchId: "shop", taskId: "supervisor", scope: ["read:data:*", "write:data:*"] });
+    try {
+      for (const stepUp of [stepUpWithNewAgent(client), stepUpByDelegation(broader)]) {
+        api.seen.length = 0;
+        const agent = await client.createAgent({ orchId: "shop", taskId: "order-7", scope: ["read:data:customer-42"], allowedOrigins: [api.url], stepUp });
+        const res = await agent.fetch(`${api.url}/customers/43`);
+        expect(res.status).toBe(403);
+        // One request, with the agent's own token: no step-up to a family the server named.
+        expect(api.seen).toEqual([["read:data:customer-42"]]);
+        await agent.release();
+      }
+      api.seen.length = 0;
+      const opted = await client.createAgent({
+        orchId: "shop",
+        taskId: "order-7",
+        scope: ["read:data:customer-42"],
+        allowedOrigins: [api.url],
+        stepUp: stepUpWithNewAgent(client, { allow: ({ missing }) => missing.every((s) => s === "read:data:*") }),
+      });
+      expect((await opted.fetch(`${api.url}/customers/43`)).status).toBe(403);
+      expect(api.seen).toEqual([["read:data:customer-42"], ["read:data:customer-42", "read:data:*"]]);
+      await opted.release();
+    } finally {
+      await broader.release();
+      await api.close();
+    }
   });
 });

@@ -27,6 +27,8 @@ let b: DevBroker;
 let reader: string;
 let other: string;
 let wide: string;
+/** Delegated to the reader's agent id by another agent whose task_id is the reader's: held by that agent. */
+let delegatedToReader: string;
 let gate: McpGate;
 const stateless = new Map<AdapterName, Listening>();
 const stateful = new Map<AdapterName, Listening>();
@@ -40,7 +42,10 @@ const logger: GuardLogger = { debug: capture("debug"), info: capture("info"), wa
 
 beforeAll(async () => {
   b = await startDevBroker({ audience: RESOURCE });
-  reader = (await b.createAgent({ orchId: "clinic", taskId: "reader", scope: ["read:records:patient-42"] })).accessToken;
+  const readerAgent = await b.createAgent({ orchId: "clinic", taskId: "reader", scope: ["read:records:patient-42"] });
+  reader = readerAgent.accessToken;
+  const mallory = await b.createAgent({ orchId: "elsewhere", taskId: "reader", scope: ["read:records:patient-42"] });
+  delegatedToReader = (await b.delegate(mallory.accessToken, { delegateTo: readerAgent.agentId, scope: ["read:records:patient-42"] })).accessToken;
   other = (await b.createAgent({ orchId: "clinic", taskId: "other", scope: ["read:records:patient-42"] })).accessToken;
   wide = (await b.createAgent({ orchId: "clinic", taskId: "wide", scope: ["read:invoices:x"] })).accessToken;
   const guard = createGuard({ publicKey: b.publicKeyPem, audience: RESOURCE, resourceMetadataUrl: METADATA_URL, logger, onDecision: (e) => void events.push(e) });
@@ -64,7 +69,7 @@ afterAll(async () => {
   await Promise.all([...stateless.values(), ...stateful.values(), ...fullSize.values()].map((s) => s.close()));
   await b.close();
   const tally = report.get("MCP: no token text in log lines");
-  for (const token of [reader, other, wide]) tally.check("no log line carries a token or its signature", !logLines.some((l) => l.includes(token) || l.includes(token.split(".")[2] ?? "")));
+  for (const token of [reader, other, wide, delegatedToReader]) tally.check("no log line carries a token or its signature", !logLines.some((l) => l.includes(token) || l.includes(token.split(".")[2] ?? "")));
   tally.figure("log lines read", logLines.length);
   report.write();
   expect(tally.failures).toEqual([]);
@@ -250,6 +255,16 @@ describe("MCP gate seams on Express, Hono and fetch", () => {
           after.status === 404
         );
       }],
+      ["a token delegated to the owner's agent id by another agent with the owner's task_id: 404", async (s) => {
+        const sid = await initialize(s.url, reader);
+        const headers = { "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
+        const call = rpc("tools/call", { name: "whoami", arguments: {} });
+        const delegated = await post(s.url, delegatedToReader, call, headers);
+        const get = await post(s.url, delegatedToReader, undefined, { ...headers, "x-method": "GET" });
+        const owner = await post(s.url, reader, call, headers);
+        await post(s.url, reader, undefined, { ...headers, "x-method": "DELETE" });
+        return delegated.status === 404 && errorCode(delegated) === -32001 && get.status === 404 && owner.status === 200;
+      }],
       ["no token on a live session: 401 before anything about the session", async (s) => {
         const sid = await initialize(s.url, reader);
         const a = await post(s.url, undefined, rpc("tools/list"), { "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
@@ -285,8 +300,15 @@ describe("MCP gate seams on Express, Hono and fetch", () => {
       ["prompts/get for another patient: 403", async (s) => scopeOf(await post(s.url, reader, rpc("prompts/get", { name: "summarize_patient", arguments: { patientId: "43" } }))) === "read:records:patient-43"],
       ["prompts/get without the bound argument: 400", async (s) => (await post(s.url, reader, rpc("prompts/get", { name: "summarize_patient" }))).body.code === "invalid_parameter"],
       ["an unlisted prompt: 403", async (s) => (await post(s.url, reader, rpc("prompts/get", { name: "dump" }))).status === 403],
-      ["completion by an agent that could use the prompt: 200", async (s) =>
-        (await post(s.url, reader, rpc("completion/complete", { ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" } }))).status === 200],
+      ["completion by an agent that could use the prompt: 200, suggesting only its own patients", async (s) => {
+        const a = await post(s.url, reader, rpc("completion/complete", { ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" } }));
+        const values = (a.body.result as { completion?: { values?: unknown } } | undefined)?.completion?.values;
+        return a.status === 200 && JSON.stringify(values) === JSON.stringify(["42"]);
+      }],
+      ["completion told another patient (context.arguments): 403 before the completer runs", async (s) => {
+        const a = await post(s.url, reader, rpc("completion/complete", { ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" }, context: { arguments: { patientId: "43" } } }));
+        return a.status === 403 && scopeOf(a) === "read:records:patient-43";
+      }],
       ["completion by an agent that could not: 403", async (s) =>
         (await post(s.url, wide, rpc("completion/complete", { ref: { type: "ref/resource", uri: "records://patients/{patientId}" }, argument: { name: "patientId", value: "4" } }))).status === 403],
       ["resources/list shows only the agent's patients", async (s) => {

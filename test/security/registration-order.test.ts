@@ -212,6 +212,77 @@ describe("Fastify: config.agentwrit whatever the order of registration", () => {
   });
 });
 
+describe("Fastify: config.agentwrit outside the plugin's reach", () => {
+  it("a route in a context no registration encloses, or rewritten by a later onRoute hook: ready() names it or the request is refused, never served", async () => {
+    const tally = report.get("registration order: Fastify, outside the plugin's context");
+    const misses: (string | undefined)[] = [];
+    // A handler that answers 200 whatever happened: only the check can refuse.
+    const leak = async () => ({ leaked: true });
+    const builds: Record<string, () => Promise<FastifyInstance>> = {
+      "plugin in a child, route in the root after it": async () => {
+        const app = Fastify();
+        await app.register(async (api) => {
+          await api.register(agentwrit, { guard });
+        });
+        app.get("/a", READ42, leak);
+        return app;
+      },
+      "plugin in a child, route in a sibling after it": async () => {
+        const app = Fastify();
+        await app.register(async (api) => {
+          await api.register(agentwrit, { guard });
+        });
+        await app.register(async (other) => void other.get("/a", READ42, leak));
+        return app;
+      },
+      "plugin in a child, route in the root before it": async () => {
+        const app = Fastify();
+        app.get("/a", READ42, leak);
+        await app.register(async (api) => {
+          await api.register(agentwrit, { guard });
+        }, { prefix: "/api" });
+        return app;
+      },
+      "a later onRoute hook sets config.agentwrit": async () => {
+        const app = Fastify();
+        await app.register(agentwrit, { guard });
+        app.addHook("onRoute", (route) => void (route.config = { ...route.config, agentwrit: { scope: "read:data:customer-42" } }));
+        app.get("/a", leak);
+        return app;
+      },
+      "a later onRoute hook drops the plugin's hook": async () => {
+        const app = Fastify();
+        await app.register(agentwrit, { guard });
+        app.addHook("onRoute", (route) => void (route.onRequest = [async () => undefined]));
+        app.get("/a", READ42, leak);
+        return app;
+      },
+    };
+    for (const [name, build] of Object.entries(builds)) {
+      const app = await build();
+      let server: Listening | undefined;
+      try {
+        server = await serveOn({ name: "fastify", app });
+      } catch (e) {
+        const named = e instanceof TypeError && /GET \/a: /.test(e.message);
+        if (!tally.check(`${name}: ready() fails naming the route`, named)) misses.push(`${name}: ${String(e)}`);
+        await app.close();
+        continue;
+      }
+      try {
+        const none = await send(server, "/a", undefined);
+        const valid = await send(server, "/a", bearer());
+        const refused = none.status !== 200 && valid.status !== 200;
+        if (!tally.check(`${name}: refused on every request (${String(none.status)}, ${String(valid.status)})`, refused)) misses.push(`${name}: served`);
+      } finally {
+        await server.close();
+      }
+    }
+    tally.figure("layouts", Object.keys(builds).length);
+    expect(misses).toEqual([]);
+  });
+});
+
 describe("route configuration mistakes", () => {
   it("Fastify: TypeErrors naming the route at registration (or ready()); a route declared before the plugin: 500 on a real server", async () => {
     const tally = report.get("wiring: route configuration");

@@ -15,6 +15,7 @@ export {
 } from "./token-ops.js";
 export { validate, type HealthStatus, type ValidateResult } from "./validate.js";
 export {
+  namedScopesOnly,
   stepUpByDelegation,
   stepUpWithNewAgent,
   type DelegationStepUpOptions,

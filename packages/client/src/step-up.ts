@@ -5,7 +5,7 @@
  * policy decides; without one, or when it declines, the 403 is the answer. Nothing is ever
  * widened silently: the only tokens used are the agent's own and the ones its policy returned.
  */
-import { scopeIsSubset } from "@agentwrit/guard";
+import { parseScope, scopeIsSubset } from "@agentwrit/guard";
 import type { Agent } from "./agent.js";
 import type { AgentWritApp } from "./app.js";
 import { AuthorizationError } from "./errors.js";
@@ -42,8 +42,25 @@ export function wantedScope(held: readonly string[], missing: readonly string[])
   return out;
 }
 
+/** A scope naming a whole family (`read:data:*`, `read:data:customer-*`): any identifier it matches. */
+function isFamily(scope: string): boolean {
+  return (parseScope(scope)?.identifier ?? scope).includes("*");
+}
+
+/**
+ * The policies' default `allow`: named scopes only. The challenge comes from the resource server
+ * and the grant's token goes back to it, so a challenge naming a family (every customer, every
+ * order) is declined unless your own `allow` agrees to it.
+ */
+export function namedScopesOnly(request: StepUpRequest): boolean {
+  return !request.missing.some(isFamily);
+}
+
 export interface NewAgentStepUpOptions {
-  /** Agrees (or not) to each step-up; default: every one the app's ceiling allows. */
+  /**
+   * Agrees (or not) to each step-up. Default: {@link namedScopesOnly} (a challenge naming a
+   * wildcard scope is declined), within what the app's ceiling allows.
+   */
   readonly allow?: (request: StepUpRequest) => boolean | Promise<boolean>;
   /** The new agent's `maxTtl` (default: the app's default, 300). */
   readonly maxTtl?: number;
@@ -52,11 +69,11 @@ export interface NewAgentStepUpOptions {
 /**
  * A policy that registers a new agent for the same orchestrator and task with `wanted` as its
  * scope. The broker enforces the app's ceiling: a step-up beyond it is declined (the 403 stands),
- * never retried.
+ * never retried. Without `allow`, a challenge naming a wildcard scope is declined.
  */
 export function stepUpWithNewAgent(app: AgentWritApp, options: NewAgentStepUpOptions = {}): StepUpPolicy {
   return async (request) => {
-    if (options.allow !== undefined && !(await options.allow(request))) return undefined;
+    if (!(await (options.allow ?? namedScopesOnly)(request))) return undefined;
     try {
       return await app.createAgent({
         orchId: request.agent.orchId,
@@ -72,7 +89,10 @@ export function stepUpWithNewAgent(app: AgentWritApp, options: NewAgentStepUpOpt
 }
 
 export interface DelegationStepUpOptions {
-  /** Agrees (or not) to each step-up; default: every one the delegator's scope covers. */
+  /**
+   * Agrees (or not) to each step-up. Default: {@link namedScopesOnly} (a challenge naming a
+   * wildcard scope is declined), within what the delegator's scope covers.
+   */
   readonly allow?: (request: StepUpRequest) => boolean | Promise<boolean>;
   /** Seconds (the broker's default is 60); renewed like any token while the agent uses it. */
   readonly ttl?: number;
@@ -80,7 +100,8 @@ export interface DelegationStepUpOptions {
 
 /**
  * A policy that has `delegator` delegate to the refused agent: `wanted` when the delegator's scope
- * covers it, else just `missing`; declined when it covers neither.
+ * covers it, else just `missing`; declined when it covers neither. Without `allow`, a challenge
+ * naming a wildcard scope is declined.
  */
 export function stepUpByDelegation(delegator: Agent, options: DelegationStepUpOptions = {}): StepUpPolicy {
   return async (request) => {
@@ -90,7 +111,7 @@ export function stepUpByDelegation(delegator: Agent, options: DelegationStepUpOp
         ? request.missing
         : undefined;
     if (scope === undefined || delegator.released) return undefined;
-    if (options.allow !== undefined && !(await options.allow(request))) return undefined;
+    if (!(await (options.allow ?? namedScopesOnly)(request))) return undefined;
     return delegator.delegate({ to: request.agent.agentId, scope, ...(options.ttl === undefined ? {} : { ttl: options.ttl }) });
   };
 }

@@ -148,20 +148,22 @@ export function compileRequirement(req: Requirement | CompiledRequirement): Comp
   return Object.freeze({ [COMPILED]: node, scopes: Object.freeze(scopes), params: Object.freeze(params) });
 }
 
-function familyNode(node: Node): Node {
-  if (node.kind !== "leaf") return { kind: node.kind, items: node.items.map(familyNode) };
-  const identifier = node.identifier.map((p): Piece => ("param" in p ? { literal: "*" } : p));
-  const text = identifier.map((p) => ("literal" in p ? p.literal : "")).join("");
-  return { ...node, source: `${node.action}:${node.resource}:${text}`, identifier, params: [] };
+function familyNode(node: Node, keep: ReadonlySet<string>): Node {
+  if (node.kind !== "leaf") return { kind: node.kind, items: node.items.map((item) => familyNode(item, keep)) };
+  const identifier = node.identifier.map((p): Piece => ("param" in p && !keep.has(p.param) ? { literal: "*" } : p));
+  const text = identifier.map((p) => ("literal" in p ? p.literal : `{${p.param}}`)).join("");
+  return { ...node, source: `${node.action}:${node.resource}:${text}`, identifier, params: node.params.filter((p) => keep.has(p)) };
 }
 
 /**
  * The requirement with every `{placeholder}` read as "any value" (`*`, one or more characters):
  * `read:records:patient-{id}` becomes the family `read:records:patient-*`. Useful to decide
- * whether an agent could call something at all (e.g. which MCP tools to list).
+ * whether an agent could call something at all (e.g. which MCP tools to list). Placeholders named
+ * in `keep` stay placeholders, to be bound when evaluated: with `keep: ["a"]`,
+ * `read:data:{a}-{b}` is `read:data:{a}-*` (could the agent use it with this `a`, any `b`?).
  */
-export function requirementFamily(req: Requirement | CompiledRequirement): CompiledRequirement {
-  const node = familyNode(compileRequirement(req)[COMPILED]);
+export function requirementFamily(req: Requirement | CompiledRequirement, keep: readonly string[] = []): CompiledRequirement {
+  const node = familyNode(compileRequirement(req)[COMPILED], new Set(keep));
   const scopes: string[] = [];
   const params: string[] = [];
   collect(node, scopes, params);

@@ -46,6 +46,15 @@ describe("requirement forms", () => {
     expect(evaluateRequirement(fam, held).satisfied).toBe(true);
     expect(evaluateRequirement(requirementFamily("read:data:order-{id}"), held).satisfied).toBe(false);
   });
+  it("requirementFamily keeps the placeholders named in keep, to be bound when evaluated", () => {
+    const fam = requirementFamily(["read:records:{a}-{b}", "read:records:patient-{a}"], ["a"]);
+    expect(fam.scopes).toEqual(["read:records:{a}-*", "read:records:patient-{a}"]);
+    expect(fam.params).toEqual(["a"]);
+    const scopes = ["read:records:42-x", "read:records:patient-42"];
+    expect(evaluateRequirement(fam, scopes, { a: "42" }).satisfied).toBe(true);
+    expect(evaluateRequirement(fam, scopes, { a: "43" }).satisfied).toBe(false);
+    expect(() => evaluateRequirement(fam, scopes, { a: "*" })).toThrow();
+  });
   it("isRequirement tells requirements from options; compiled requirements nest", () => {
     expect([isRequirement("a:b:c"), isRequirement(["a:b:c"]), isRequirement(anyOf("a:b:c")), isRequirement(compileRequirement("a:b:c"))]).toEqual([true, true, true, true]);
     expect([isRequirement({ brokerUrl: "x" }), isRequirement(undefined), isRequirement(1)]).toEqual([false, false, false]);

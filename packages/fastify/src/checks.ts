@@ -89,15 +89,38 @@ export class Checks {
         const requirement = readRouteConfig(config.agentwrit, label);
         hook = this.bound({ requirement, verify: true, name: "config.agentwrit" }, routeContext(requirement, url, label));
       } catch (e) {
-        const err = this.#guard.error("guard_not_mounted", {
-          reason: `${e instanceof Error ? e.message : String(e)} (found on the first request: the route was declared before @agentwrit/guard-fastify was registered)`,
-        });
-        this.#wiringLog.error({ code: err.code, route: label, reason: err.reason }, `agentwrit: ${err.reason}`);
-        hook = refusing(err);
+        hook = this.#refusing(
+          label,
+          `${e instanceof Error ? e.message : String(e)} (found on the first request: the route was declared before @agentwrit/guard-fastify was registered)`,
+        );
       }
       this.#late.set(config, hook);
     }
     return hook;
+  }
+
+  /**
+   * The answer for a route declaring `config.agentwrit` in a context no registration of the plugin
+   * encloses (its hooks never reach it): 500 `guard_not_mounted`, logged once, never served.
+   */
+  uncovered(config: RouteConfig): AgentWritHook {
+    let hook = this.#late.get(config);
+    if (hook === undefined) {
+      const label = routeLabel(config.method ?? "", config.url ?? "");
+      hook = this.#refusing(
+        label,
+        `${label} declares config.agentwrit, but it was declared before @agentwrit/guard-fastify loaded, in a context no registration of the plugin encloses: register the plugin at the root`,
+      );
+      this.#late.set(config, hook);
+    }
+    return hook;
+  }
+
+  /** A hook that always answers 500 `guard_not_mounted`, logged once now. */
+  #refusing(label: string, reason: string): AgentWritHook {
+    const err = this.#guard.error("guard_not_mounted", { reason });
+    this.#wiringLog.error({ code: err.code, route: label, reason: err.reason }, `agentwrit: ${err.reason}`);
+    return refusing(err);
   }
 
   /** The context of a templated hook added with `app.addHook` (no route known): worked out once per route. */

@@ -7,14 +7,14 @@
  * route when it is declared: the config's check becomes the route's first `onRequest` hook, and
  * every mistake (an unknown key, a placeholder that is not a route parameter) is a `TypeError`
  * naming the route. A route declared before the plugin loaded (registered earlier, or the
- * plugin's `register` not awaited) is not seen by `onRoute`; if any exists when the plugin
- * loads, an `onRequest` hook on the plugin's context (which Fastify also gives to the
- * encapsulated plugins created before it) checks those routes' `config.agentwrit` instead.
+ * plugin's `register` not awaited) is not seen by `onRoute`; `coverage.ts` covers those, routes
+ * outside the plugin's context, and `onRoute` hooks that undo the binding.
  */
 import { anyOf, compileRequirement, type CompiledRequirement, type Guard, type Requirement } from "@agentwrit/guard";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from "fastify";
+import type { FastifyPluginAsync, RouteOptions } from "fastify";
 import fp from "fastify-plugin";
 import { Checks } from "./checks.js";
+import { cover, HOOK_LISTS, notePlaced } from "./coverage.js";
 import { setUpGuard, type AgentWritPluginOptions } from "./guard-setup.js";
 import { isBound, markBound, readRouteConfig, routeContext, routeLabel } from "./route-config.js";
 
@@ -22,12 +22,13 @@ function nonEmpty(list: readonly unknown[], name: string): void {
   if (list.length === 0) throw new TypeError(`${name}() needs at least one requirement`);
 }
 
-/** The route-level hook lists an AgentWrit hook may be given in. */
-const HOOK_LISTS = ["onRequest", "preValidation", "preHandler"] as const;
-
-/** `onRoute`: binds the route's AgentWrit hooks and its `config.agentwrit` to the route. */
-function bindRoute(route: RouteOptions, checks: Checks): void {
+/**
+ * `onRoute`: binds the route's AgentWrit hooks and its `config.agentwrit` to the route; returns
+ * the checks it put on the route's hook lists.
+ */
+function bindRoute(route: RouteOptions, checks: Checks): unknown[] {
   const label = routeLabel(route.method, route.url);
+  const placed: unknown[] = [];
   for (const list of HOOK_LISTS) {
     const hooks: unknown = route[list];
     if (hooks === undefined) continue;
@@ -35,16 +36,21 @@ function bindRoute(route: RouteOptions, checks: Checks): void {
     if (!all.some((h) => checks.specOf(h) !== undefined)) continue;
     route[list] = all.map((h) => {
       const spec = checks.specOf(h);
-      return spec === undefined ? h : checks.bound(spec, routeContext(spec.requirement, route.url, label));
+      if (spec === undefined) return h;
+      const bound = checks.bound(spec, routeContext(spec.requirement, route.url, label));
+      placed.push(bound);
+      return bound;
     }) as never;
   }
   const declared: unknown = route.config?.agentwrit;
-  if (declared === undefined || isBound(declared)) return;
+  if (declared === undefined || isBound(declared)) return placed;
   const requirement = readRouteConfig(declared, label);
   const check = checks.bound({ requirement, verify: true, name: "config.agentwrit" }, routeContext(requirement, route.url, label));
+  placed.push(check);
   const existing: unknown = route.onRequest;
   route.onRequest = [check, ...(existing === undefined ? [] : Array.isArray(existing) ? (existing as unknown[]) : [existing])] as never;
   route.config = { ...route.config, agentwrit: markBound(declared as object) };
+  return placed;
 }
 
 // eslint-disable-next-line @typescript-eslint/require-await -- Fastify awaits plugins; bad options then fail `ready()`
@@ -65,23 +71,11 @@ const plugin: FastifyPluginAsync<AgentWritPluginOptions | Guard> = async (app, o
     nonEmpty(requirements, "requireAnyScope");
     return checks.unbound({ requirement: compileRequirement(anyOf(...requirements)), verify: false, name: "requireAnyScope()" });
   });
+  // Bound before it is recorded: a route whose binding throws (a TypeError naming it) is never added.
   app.addHook("onRoute", (route) => {
-    bindRoute(route, checks);
+    notePlaced(registry, route, bindRoute(route, checks));
   });
-  if (lateRoutes) {
-    // Callback style: no promise on the (many) routes without config.agentwrit.
-    app.addHook("onRequest", function agentwritLateRoutes(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-      const config = request.routeOptions.config as { readonly agentwrit?: unknown };
-      const declared = config.agentwrit;
-      if (declared === undefined || isBound(declared)) {
-        done();
-        return;
-      }
-      checks.late(config)(request, reply).then((sent) => {
-        if (sent === undefined) done();
-      }, done);
-    });
-  }
+  const registry = cover(app, checks, lateRoutes);
 };
 
 /**

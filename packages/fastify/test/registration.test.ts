@@ -4,6 +4,7 @@
  * wiring mistakes at run time are 500s logged once; the plugin logs through `request.log`.
  */
 import Fastify, { type FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { bearer, claims, makeKey, mint } from "../../../test/support/tokens.js";
 import { agentwrit, createGuard, type AgentWritRequest, type GuardLogger } from "../src/index.js";
@@ -291,6 +292,130 @@ describe("decisions", () => {
     app.get("/b", READ43, handler);
     expect((await app.inject({ url: "/b", headers: auth(token) })).statusCode).toBe(403);
     expect(events.map(({ phase, outcome, route }) => ({ phase, outcome, route }))).toEqual([{ phase: "authorize", outcome: "deny", route: "GET /b" }]);
+    await app.close();
+  });
+});
+
+describe("config.agentwrit outside the plugin's reach (red team)", () => {
+  /** A route must never answer 200 without a token: either ready() names it, or the request is refused. */
+  async function neverServed(app: FastifyInstance, url: string): Promise<{ ready: unknown; status: number | undefined }> {
+    const ready = await app.ready().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const status = ready === undefined ? (await app.inject({ url })).statusCode : undefined;
+    await app.close();
+    return { ready, status };
+  }
+
+  it("the plugin in one encapsulated plugin, a route declaring config.agentwrit later in the root or a sibling: ready() fails naming it", async () => {
+    const inRoot = Fastify();
+    await inRoot.register(async (api) => {
+      await api.register(agentwrit, { guard });
+    });
+    inRoot.get("/admin", READ42, handler);
+    const root = await neverServed(inRoot, "/admin");
+    expect(root.ready).toBeInstanceOf(TypeError);
+    expect(String(root.ready)).toMatch(/GET \/admin: declares config\.agentwrit/);
+
+    const inSibling = Fastify();
+    await inSibling.register(async (api) => {
+      await api.register(agentwrit, { guard });
+    });
+    await inSibling.register(async (other) => {
+      other.get("/other", READ42, handler);
+    }, { prefix: "/v2" });
+    const sibling = await neverServed(inSibling, "/v2/other");
+    expect(String(sibling.ready)).toMatch(/GET \/v2\/other: declares config\.agentwrit/);
+  });
+
+  it("the plugin in one encapsulated plugin, a route declaring config.agentwrit earlier elsewhere: 500 guard_not_mounted, never served", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const app = Fastify();
+    app.get("/admin", READ42, handler);
+    await app.register(async (api) => {
+      await api.register(agentwrit, { guard });
+      api.get("/mine", READ42, handler);
+    }, { prefix: "/api" });
+    await app.ready();
+    for (const headers of [{}, auth(token)]) {
+      const res = await app.inject({ url: "/admin", headers });
+      expect([res.statusCode, res.json().code, res.headers["www-authenticate"]]).toEqual([500, "guard_not_mounted", undefined]);
+      // The reason is for the operator's log only.
+      expect(res.body).not.toContain("config.agentwrit");
+    }
+    expect(JSON.stringify(errors.mock.calls)).toContain("GET /admin");
+    // The plugin's own context is served as usual.
+    expect((await app.inject({ url: "/api/mine" })).statusCode).toBe(401);
+    expect((await app.inject({ url: "/api/mine", headers: auth(token) })).statusCode).toBe(200);
+    await app.close();
+  });
+
+  it("an onRoute hook added after the plugin that sets config.agentwrit, or drops the plugin's hook: ready() fails naming the route", async () => {
+    const adds = Fastify();
+    await adds.register(agentwrit, { guard });
+    adds.addHook("onRoute", (route) => {
+      route.config = { ...route.config, agentwrit: { scope: "read:data:customer-42" } };
+    });
+    adds.get("/x", handler);
+    expect(String((await neverServed(adds, "/x")).ready)).toMatch(/GET \/x: /);
+
+    const drops = Fastify();
+    await drops.register(agentwrit, { guard });
+    drops.addHook("onRoute", (route) => {
+      route.onRequest = [async () => undefined];
+    });
+    drops.get("/y", READ42, handler);
+    expect(String((await neverServed(drops, "/y")).ready)).toMatch(/GET \/y: .*onRoute/);
+
+    const plugin = Fastify();
+    await plugin.register(agentwrit, { guard });
+    await plugin.register(
+      fp(async (instance) => {
+        instance.addHook("onRoute", (route) => {
+          delete route.onRequest;
+        });
+      }),
+    );
+    plugin.get("/z", { onRequest: plugin.agentwritGuard("read:data:customer-42") }, handler);
+    expect(String((await neverServed(plugin, "/z")).ready)).toMatch(/GET \/z: .*onRoute/);
+  });
+
+  it("keeps working: a second registration inside the routes' own plugin, after them, while another context has its own", async () => {
+    const app = Fastify();
+    await app.register(async (a) => {
+      await a.register(agentwrit, { guard });
+    });
+    await app.register(async (b) => {
+      b.get("/a", READ42, handler);
+      b.get("/b", READ43, handler);
+      await b.register(agentwrit, { guard });
+    });
+    await app.ready();
+    await expectGuarded(app, "/a", "/b");
+    await app.close();
+  });
+
+  it("keeps working: one plugin per encapsulated context with its own guard, and onRoute hooks that keep the hooks they are given", async () => {
+    const other = createGuard({ publicKey: makeKey().publicKeyPem, realm: "other" });
+    const app = Fastify();
+    await app.register(async (a) => {
+      await a.register(agentwrit, { guard });
+      a.addHook("onRoute", (route) => {
+        const hooks: unknown = route.onRequest;
+        route.onRequest = [...(hooks === undefined ? [] : Array.isArray(hooks) ? (hooks as never[]) : [hooks as never]), async () => undefined];
+      });
+      a.get("/a", READ42, handler);
+      a.get("/b", READ43, handler);
+    });
+    await app.register(async (b) => {
+      await b.register(agentwrit, { guard: other });
+      b.get("/other", READ42, handler);
+    });
+    await app.ready();
+    await expectGuarded(app, "/a", "/b");
+    // The second context's guard trusts another key: the first key's token is refused there.
+    expect((await app.inject({ url: "/other", headers: auth(token) })).statusCode).toBe(401);
     await app.close();
   });
 });

@@ -27,7 +27,7 @@ const UNLISTED_REASON = {
 } as const;
 
 function requirementOf(check: Check): CompiledRequirement | undefined {
-  return check.family ? check.entry.family : check.entry.compiled;
+  return check.requirement ?? (check.family ? check.entry.family : check.entry.compiled);
 }
 
 /** A refusal thrown by core's `evaluateRequirement` (an internal object with a code and a reason). */

@@ -37,6 +37,8 @@ export interface Entry {
   readonly family: CompiledRequirement | undefined;
   /** Labels the decision (`tools/call get_patient_record`); values are client input. */
   readonly context: VerifyContext;
+  /** Per set of placeholders: the requirement with only those bound (completion), made on first use. */
+  readonly partial: Map<string, CompiledRequirement>;
 }
 
 /** One requirement to check for one message: the entry, and the values bound into it. */
@@ -45,6 +47,8 @@ export interface Check {
   readonly params: RequirementParams;
   /** Check the family (completion: "could use it with some value"), not the filled requirement. */
   readonly family: boolean;
+  /** The requirement to check instead of the entry's (completion: the family with some placeholders bound). */
+  readonly requirement?: CompiledRequirement | undefined;
 }
 
 /** What a message needs: checks (none: allowed), refused as unlisted, or malformed (400). */
@@ -59,14 +63,14 @@ export const NO_PARAMS: RequirementParams = Object.freeze({});
 /** Compiles one entry; a malformed or empty requirement is a `TypeError` naming it. */
 export function compileEntry(map: string, key: string, requirement: unknown, label: string): Entry {
   const context: VerifyContext = Object.freeze({ paramSource: "input", route: label });
-  if (requirement === ANY_AGENT) return { key, requirement, compiled: undefined, family: undefined, context };
+  if (requirement === ANY_AGENT) return { key, requirement, compiled: undefined, family: undefined, context, partial: new Map() };
   let compiled: CompiledRequirement;
   try {
     compiled = compileRequirement(requirement as Requirement);
   } catch (e) {
     throw new TypeError(`${map}["${key}"]: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  return { key, requirement: requirement as Requirement, compiled, family: requirementFamily(compiled), context };
+  return { key, requirement: requirement as Requirement, compiled, family: requirementFamily(compiled), context, partial: new Map() };
 }
 
 /** The own entries of a map option (`undefined`: none); anything else is a `TypeError`. */
@@ -93,6 +97,59 @@ export function filledHeld(entry: Entry, scopes: readonly string[], params: Requ
   if (entry.compiled === undefined) return true;
   try {
     return evaluateRequirement(entry.compiled, scopes, params, { maxParamLength }).satisfied;
+  } catch {
+    return false;
+  }
+}
+
+/** Most partial families kept per entry (a requirement with many placeholders has many subsets). */
+const MAX_PARTIALS = 64;
+
+/** The values of `args` that the entry's requirement binds (the others change nothing). */
+export function boundValues(entry: Entry, args: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of entry.compiled?.params ?? []) if (Object.hasOwn(args, name)) out[name] = args[name];
+  return out;
+}
+
+/** The entry's requirement with the placeholders `bound` names kept and every other read as "any value". */
+function partialFamily(entry: Entry, bound: Readonly<Record<string, unknown>>): CompiledRequirement | undefined {
+  const compiled = entry.compiled;
+  if (compiled === undefined) return undefined;
+  const names = Object.keys(bound).sort();
+  if (names.length === 0) return entry.family;
+  const key = names.join("\u0000");
+  let partial = entry.partial.get(key);
+  if (partial === undefined) {
+    partial = requirementFamily(compiled, names);
+    if (entry.partial.size < MAX_PARTIALS) entry.partial.set(key, partial);
+  }
+  return partial;
+}
+
+/** A completion's check: could the agent use the entry with the values the client chose (`args`), any others? */
+export function completionCheck(entry: Entry, args: Readonly<Record<string, unknown>>): Check {
+  const params = boundValues(entry, args);
+  return { entry, params, family: true, requirement: partialFamily(entry, params) };
+}
+
+/**
+ * Whether holders of `scopes` could use the entry with `argument` set to `value` and the
+ * placeholders in `context` (the completion's `context.arguments`) bound, the others read as
+ * "any value": what a completion may suggest.
+ */
+export function completionHeld(
+  entry: Entry,
+  scopes: readonly string[],
+  argument: string,
+  value: unknown,
+  maxParamLength: number,
+  context: Readonly<Record<string, unknown>> = NO_PARAMS,
+): boolean {
+  const check = completionCheck(entry, { ...context, [argument]: value });
+  if (check.requirement === undefined) return true;
+  try {
+    return evaluateRequirement(check.requirement, scopes, check.params, { maxParamLength }).satisfied;
   } catch {
     return false;
   }
@@ -131,11 +188,11 @@ export class NamedRequirements {
     return { checks: [{ entry, params: args, family: false }] };
   }
 
-  /** The checks for completing an argument of `name`: usable with some value. */
-  resolveFamily(name: string): Resolution {
+  /** The checks for completing an argument of `name`: usable with the values `args` chose and some others. */
+  resolveFamily(name: string, args: Readonly<Record<string, unknown>> = NO_PARAMS): Resolution {
     const entry = this.#entries.get(name);
     if (entry === undefined) return this.policy === "allow" ? ALLOWED : { unlisted: this.map };
-    return { checks: [{ entry, params: NO_PARAMS, family: true }] };
+    return { checks: [completionCheck(entry, args)] };
   }
 
   /** Whether a list shows `name` to holders of `scopes`. */

@@ -11,7 +11,7 @@ import type { Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types
 import { getAgentIdentity, toAuthInfo } from "./auth-info.js";
 import { Authorizer } from "./authorize.js";
 import { readWebBody, type BodyLimits } from "./body.js";
-import { NamedRequirements, type McpRequirement, type Resolution, type UnlistedPolicy } from "./entries.js";
+import { completionHeld, NamedRequirements, type McpRequirement, type Resolution, type UnlistedPolicy } from "./entries.js";
 import { resolveGateOptions, type McpGateOptions } from "./gate-options.js";
 import { toWebResponse, type HttpResponse } from "./http.js";
 import type { GatedMessage } from "./json-rpc.js";
@@ -53,7 +53,9 @@ export interface McpGate {
   /**
    * `authenticate`, the session check, then `authorizeBody`. Pass the body exactly as it will be
    * given to the transport, the HTTP method (a POST without a parsed body is refused: nobody could
-   * tell what the transport would read), and the `Mcp-Session-Id` header in stateful mode.
+   * tell what the transport would read), and the `Mcp-Session-Id` header in stateful mode. A body
+   * given is checked whatever the method; raw bytes or a stream instead of the parsed body are a
+   * 500 (wiring mistake).
    */
   check(authorization: string | null | undefined, parsedBody: unknown, method: string, sessionId?: string | null): Promise<GateResult>;
   /** The fetch form: authenticates, checks the session, reads (bounded) and parses a POST body, checks it. */
@@ -89,10 +91,31 @@ export interface McpGate {
   /** The resource templates `who` could read with some values. */
   visibleResourceTemplates<T extends Pick<ResourceTemplate, "uriTemplate">>(templates: readonly T[], who: AgentIdentity | AuthInfo | undefined): T[];
   /**
+   * The `completion/complete` values `who` could use: each value of `argument` bound into the
+   * requirement of the prompt (`ref/prompt`) or resource template (`ref/resource`), with the
+   * request's `context.arguments` bound too and other placeholders read as "any value".
+   * `filterLists` applies it; a low-level `Server` calls it from its own completion handler (the
+   * SDK's completers are not told who asks).
+   */
+  visibleCompletions(
+    ref: CompletionRef,
+    argument: string,
+    values: readonly string[],
+    who: AgentIdentity | AuthInfo | undefined,
+    context?: Readonly<Record<string, unknown>>,
+  ): string[];
+  /**
    * Compares an `McpServer`'s registered tools, resources and prompts with the maps: returns the
    * ones without an entry and logs a `warn` for each (once) through the gate's logger.
    */
   audit(server: object): McpAudit;
+}
+
+/** A `completion/complete` request's `ref`: `{ type: "ref/prompt", name }` or `{ type: "ref/resource", uri }`. */
+export interface CompletionRef {
+  readonly type: string;
+  readonly name?: string | undefined;
+  readonly uri?: string | undefined;
 }
 
 function identityOf(who: AgentIdentity | AuthInfo | undefined): AgentIdentity | undefined {
@@ -135,7 +158,7 @@ export function createMcpGate(options: McpGateOptions): McpGate {
       case "resource":
         return resources.resolve(m.uri);
       case "completion":
-        return m.ref.type === "prompt" ? prompts.resolveFamily(m.ref.name) : resources.resolveFamily(m.ref.uri);
+        return m.ref.type === "prompt" ? prompts.resolveFamily(m.ref.name, m.arguments) : resources.resolveFamily(m.ref.uri, m.arguments);
     }
   };
 
@@ -185,6 +208,7 @@ export function createMcpGate(options: McpGateOptions): McpGate {
         method,
         sessionId: sessionId === null || sessionId === "" ? undefined : sessionId,
         body: () => Promise.resolve({ parsed: parsedBody }),
+        bodyGiven: true,
       });
       return result;
     },
@@ -241,6 +265,15 @@ export function createMcpGate(options: McpGateOptions): McpGate {
     visibleResourceTemplates(list, who) {
       const identity = identityOf(who);
       return identity === undefined ? [] : list.filter((t) => resources.templateVisible(t.uriTemplate, identity.scope));
+    },
+    visibleCompletions(ref, argument, values, who, context) {
+      const identity = identityOf(who);
+      if (identity === undefined) return [];
+      const [map, key] = ref.type === "ref/prompt" ? [prompts, ref.name] : ref.type === "ref/resource" ? [resources, ref.uri] : [undefined, undefined];
+      if (map === undefined || typeof key !== "string") return [];
+      const entry = map.get(key);
+      if (entry === undefined) return map.policy === "allow" ? [...values] : [];
+      return values.filter((v) => completionHeld(entry, identity.scope, argument, v, maxParamLength, context));
     },
     audit: (server) => auditServer(server, { tools, prompts, resources }, log),
   };

@@ -16,6 +16,7 @@ export {
   type GateBody,
   type GateHttpRequest,
   type FetchGateResult,
+  type CompletionRef,
 } from "./gate.js";
 export type { McpGateOptions, ToolScopeMap, PromptScopeMap, UnlistedToolsPolicy } from "./gate-options.js";
 export { ANY_AGENT, type McpRequirement, type UnlistedPolicy } from "./entries.js";

@@ -18,7 +18,12 @@ export type GatedMessage =
   | { readonly kind: "tool"; readonly name: string; readonly arguments: Readonly<Record<string, unknown>> }
   | { readonly kind: "resource"; readonly uri: string }
   | { readonly kind: "prompt"; readonly name: string; readonly arguments: Readonly<Record<string, unknown>> }
-  | { readonly kind: "completion"; readonly ref: { readonly type: "prompt"; readonly name: string } | { readonly type: "resource"; readonly uri: string } };
+  | {
+      readonly kind: "completion";
+      readonly ref: { readonly type: "prompt"; readonly name: string } | { readonly type: "resource"; readonly uri: string };
+      /** `params.context.arguments`: values the client already chose, which the completer is told. */
+      readonly arguments: Readonly<Record<string, unknown>>;
+    };
 
 export type Inspection =
   | {
@@ -68,8 +73,11 @@ function read(method: string, params: unknown): GatedMessage | string | undefine
       return { kind: "resource", uri: params.uri };
     case "completion/complete": {
       const ref = isObject(params) ? params.ref : undefined;
-      if (isObject(ref) && ref.type === "ref/prompt" && typeof ref.name === "string") return { kind: "completion", ref: { type: "prompt", name: ref.name } };
-      if (isObject(ref) && ref.type === "ref/resource" && typeof ref.uri === "string") return { kind: "completion", ref: { type: "resource", uri: ref.uri } };
+      const context = isObject(params) ? params.context : undefined;
+      const args = context === undefined ? EMPTY : isObject(context) ? argumentsOf(context) : undefined;
+      if (args === undefined) return "completion/complete params.context.arguments must be an object";
+      if (isObject(ref) && ref.type === "ref/prompt" && typeof ref.name === "string") return { kind: "completion", ref: { type: "prompt", name: ref.name }, arguments: args };
+      if (isObject(ref) && ref.type === "ref/resource" && typeof ref.uri === "string") return { kind: "completion", ref: { type: "resource", uri: ref.uri }, arguments: args };
       return "completion/complete needs params.ref: a ref/prompt with a name or a ref/resource with a uri";
     }
     default:

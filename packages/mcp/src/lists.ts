@@ -1,6 +1,6 @@
 /**
- * List filtering for an SDK server (each agent sees only the tools, prompts, resources and
- * resource templates it could use) and the startup audit of a server's registrations against
+ * List filtering for an SDK server (each agent sees only the tools, prompts, resources, resource
+ * templates and completion values it could use) and the startup audit of a server's registrations against
  * the gate's maps. Listing is a courtesy, not the enforcement: every use is still checked.
  */
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
@@ -8,7 +8,7 @@ import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
 import type { NamedRequirements } from "./entries.js";
-import type { McpGate } from "./gate.js";
+import type { CompletionRef, McpGate } from "./gate.js";
 import type { GateLog } from "./log.js";
 import type { ResourceRequirements } from "./resources.js";
 
@@ -36,7 +36,29 @@ const LISTS = {
     ...r,
     resourceTemplates: gate.visibleResourceTemplates(r.resourceTemplates ?? [], who),
   }),
+  // The SDK's completers are not told who asks: the values go through the same scopes as a use.
+  "completion/complete": (gate: McpGate, r: { completion?: Completion }, who: Who, request: unknown) => {
+    const completion = r.completion;
+    if (completion === undefined || !Array.isArray(completion.values)) return r;
+    type Params = { readonly ref?: CompletionRef; readonly argument?: { readonly name?: unknown }; readonly context?: { readonly arguments?: Record<string, unknown> } };
+    const params = (request as { readonly params?: Params } | undefined)?.params;
+    const argument = params?.argument?.name;
+    const context = params?.context?.arguments;
+    const values =
+      params?.ref === undefined || typeof argument !== "string" ? [] : gate.visibleCompletions(params.ref, argument, completion.values, who, typeof context === "object" ? context : undefined);
+    if (values.length === completion.values.length) return r;
+    // `total` would count the values withheld.
+    const { total: _withheld, ...rest } = completion;
+    return { ...r, completion: { ...rest, values } };
+  },
 } as const;
+
+/** A `completion/complete` result's `completion`. */
+interface Completion {
+  readonly values: readonly string[];
+  readonly total?: number;
+  readonly hasMore?: boolean;
+}
 
 type ListMethod = keyof typeof LISTS;
 
@@ -49,19 +71,20 @@ function handlersOf(server: AnyServer): Map<string, unknown> | undefined {
 function wrapList(handlers: Map<string, unknown>, method: ListMethod, gate: McpGate): boolean {
   const original = handlers.get(method);
   if (typeof original !== "function") return false;
-  const filter = LISTS[method] as (gate: McpGate, result: object, who: Who) => object;
+  const filter = LISTS[method];
   handlers.set(method, async (request: unknown, extra: unknown): Promise<unknown> => {
     const result = (await (original as Handler)(request, extra)) as object;
-    return filter(gate, result, (extra as { readonly authInfo?: AuthInfo } | undefined)?.authInfo);
+    return filter(gate, result, (extra as { readonly authInfo?: AuthInfo } | undefined)?.authInfo, request);
   });
   return true;
 }
 
 /**
  * Wraps the server's list handlers (`tools/list`, `prompts/list`, `resources/list`,
- * `resources/templates/list`, whichever are registered) so that each lists only what the caller
- * could use (nothing without an AgentWrit `AuthInfo`), and audits the server's registrations
- * against the maps (`gate.audit`). Call it once, after registering everything.
+ * `resources/templates/list`, `completion/complete`, whichever are registered) so that each lists
+ * only what the caller could use (nothing without an AgentWrit `AuthInfo`): a completion keeps
+ * the values the caller could get the prompt or read the template with. Then it audits the
+ * server's registrations against the maps (`gate.audit`). Call it once, after registering everything.
  *
  * The SDK (1.x) has no public hook for this, so it replaces entries in the protocol's request
  * handler table; it throws a `TypeError` when that table or every list handler is missing. With a

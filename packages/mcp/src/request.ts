@@ -49,13 +49,27 @@ export interface GateHttpRequest {
   readonly authorization: string | null | undefined;
   readonly method: string;
   readonly sessionId: string | undefined;
-  /** Called only after authentication and the session check, and only for POST. */
+  /** Called only after authentication and the session check, and only for POST (unless `bodyGiven`). */
   readonly body: () => Promise<GateBody>;
+  /**
+   * The caller already has the body (`gate.check`): it is checked whatever the method, since
+   * nobody can tell what the code after the gate will do with a body it was handed.
+   */
+  readonly bodyGiven?: boolean | undefined;
   /**
    * The body is still on the connection (not read by a parser): a POST refused before reading it
    * is answered with `Connection: close`, so that the server does not read a body nobody wants.
    */
   readonly streamed?: boolean | undefined;
+}
+
+/** Bytes or a stream where the parsed JSON-RPC body belongs: nobody can tell what they hold. */
+function isUnparsed(body: unknown): boolean {
+  if (typeof body !== "object" || body === null) return false;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return true;
+  if (typeof Blob !== "undefined" && body instanceof Blob) return true;
+  const o = body as { readonly getReader?: unknown; readonly pipe?: unknown };
+  return typeof o.getReader === "function" || typeof o.pipe === "function";
 }
 
 /** Whether an HTTP method (from a caller that may pass anything) is POST. */
@@ -121,12 +135,15 @@ export function requestChecker(parts: RequestCheckerParts): RequestChecker {
     // An id this agent does not own is answered as an unknown one: ids cannot be probed.
     if (sessionId !== undefined && !sessions.owns(sessionId, auth.identity)) return { ok: false, response: sessionNotFoundResponse() };
     let parsedBody: unknown;
-    if (method === "POST") {
+    if (method === "POST" || request.bodyGiven === true) {
       const body = await request.body();
       if ("wiring" in body) return wiring(body.wiring);
       if ("parsed" in body) {
-        if (body.parsed === undefined) {
+        if (body.parsed === undefined && method === "POST") {
           return wiring("a POST reached the gate without its parsed body (check(authorization, parsedBody, method) needs the body the transport will get)");
+        }
+        if (isUnparsed(body.parsed)) {
+          return wiring("the gate was given raw bytes or a stream, not the parsed JSON-RPC body: parse the body (JSON) and give the gate and the transport that same value");
         }
         parsedBody = body.parsed;
       } else if (!body.ok) {

@@ -7,7 +7,20 @@
  * rules apply (a `%` left over is refused). A URI matching no entry is denied by default.
  */
 import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
-import { ALLOWED, compileEntry, familyHeld, filledHeld, mapEntries, NO_PARAMS, type Check, type Entry, type McpRequirement, type Resolution, type UnlistedPolicy } from "./entries.js";
+import {
+  ALLOWED,
+  compileEntry,
+  completionCheck,
+  familyHeld,
+  filledHeld,
+  mapEntries,
+  NO_PARAMS,
+  type Check,
+  type Entry,
+  type McpRequirement,
+  type Resolution,
+  type UnlistedPolicy,
+} from "./entries.js";
 
 /** Resource URI or URI template → the scopes reading it needs. */
 export type ResourceScopeMap = Readonly<Record<string, McpRequirement>>;
@@ -131,11 +144,11 @@ export class ResourceRequirements {
     return this.policy === "allow" ? ALLOWED : { unlisted: "resources" };
   }
 
-  /** The checks for completing an argument of the template or URI `key`: usable with some value. */
-  resolveFamily(key: string): Resolution {
+  /** The checks for completing an argument of the template or URI `key`: usable with the values `args` chose and some others. */
+  resolveFamily(key: string, args: Readonly<Record<string, unknown>> = NO_PARAMS): Resolution {
     const entry = this.#byKey.get(key);
     if (entry === undefined) return this.policy === "allow" ? ALLOWED : { unlisted: "resources" };
-    return { checks: [{ entry, params: NO_PARAMS, family: true }] };
+    return { checks: [completionCheck(entry, args)] };
   }
 
   /** Whether `resources/list` shows `uri` to holders of `scopes`: they could read it. */

@@ -1,6 +1,6 @@
 /**
  * Session binding for stateful Streamable HTTP: the session id a server issues on `initialize` is
- * bound to the agent that initialized it (its `sub` and `task_id`). A request carrying that
+ * bound to the agent that initialized it (its `sub`, `task_id` and delegation chain). A request carrying that
  * `Mcp-Session-Id` with another agent's token is answered exactly as an unknown session is (404,
  * the SDK's own answer), so session ids cannot be probed, and only the owner may `DELETE` it.
  * A session id the gate never saw issued is unknown too. Memory is bounded (least recently used
@@ -65,10 +65,19 @@ export const DEFAULT_MAX_SESSIONS = 10_000;
 // The SDK's session ids are visible ASCII (0x21–0x7E); ours are bounded too.
 const SESSION_ID = /^[\x21-\x7e]{1,256}$/;
 
+/**
+ * Who holds a token: its `sub` and `task_id`, and the delegators it came through. A delegated
+ * token names the delegate in `sub` but carries the delegator's `task_id`, and it is the delegator
+ * who receives it: without the chain, any agent whose task_id matches (any app may name a task so)
+ * could delegate to a session owner's id and use the owner's session.
+ */
 function ownerKey(who: AgentIdentity | AuthInfo | undefined): string | undefined {
   const identity = who === undefined ? undefined : "agentId" in who ? who : getAgentIdentity(who);
   if (identity === undefined) return undefined;
-  return `${identity.agentId}\u0000${identity.taskId ?? ""}`;
+  let key = `${identity.agentId}\u0000${identity.taskId ?? ""}`;
+  const chain: unknown = identity.delegationChain;
+  if (Array.isArray(chain)) for (const record of chain as readonly { readonly agent: string }[]) key += `\u0000${record.agent}`;
+  return key;
 }
 
 export function createSessions(max: number): McpSessions {

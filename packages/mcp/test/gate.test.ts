@@ -168,6 +168,27 @@ describe("tools/call before dispatch", () => {
     expect(m.ok ? undefined : m.reason).toMatch(/HTTP method/);
   });
 
+  it("never passes a body it cannot read: raw bytes or a stream are a 500, a body given with another method is checked", async () => {
+    const refused = toolCall("get_patient_record", { patientId: "43" });
+    const text = JSON.stringify(refused);
+    for (const [label, body] of [
+      ["Buffer", Buffer.from(text)],
+      ["Uint8Array", new TextEncoder().encode(text)],
+      ["ArrayBuffer", new TextEncoder().encode(text).buffer],
+      ["Blob", new Blob([text])],
+      ["ReadableStream", new Blob([text]).stream()],
+    ] as const) {
+      const r = await gate.check(reader, body, "POST");
+      expect([label, r.ok ? 200 : r.response.status, r.ok ? undefined : r.reason]).toEqual([label, 500, expect.stringMatching(/raw bytes or a stream/)]);
+    }
+    for (const method of ["GET", "PUT", "PATCH", " POST", "DELETE"]) {
+      const r = await gate.check(reader, refused, method);
+      expect([method, r.ok ? 200 : r.response.status]).toEqual([method, 403]);
+    }
+    // No body with GET or DELETE is fine.
+    expect((await gate.check(reader, undefined, "GET")).ok).toBe(true);
+  });
+
   it.each([
     ["missing", {}],
     ["empty", { patientId: "" }],

@@ -148,7 +148,8 @@ describe("records server over Streamable HTTP", () => {
       const prompt = await client.getPrompt({ name: "summarize_patient", arguments: { patientId: "42" } });
       expect(JSON.stringify(prompt.messages)).toContain("Ada Example");
       const completion = await client.complete({ ref: { type: "ref/resource", uri: "records://patients/{patientId}" }, argument: { name: "patientId", value: "4" } });
-      expect(completion.completion.values).toEqual(["42", "43", "44"]);
+      // The completer offers every patient; the agent is shown only the ones it may read.
+      expect(completion.completion.values).toEqual(["42"]);
       const resource = await refusal(client.readResource({ uri: "records://patients/43" }));
       expect(resource.status).toBe(403);
       expect(resource.challenge.scope).toBe("read:records:patient-43");

@@ -133,6 +133,41 @@ describe("prompts/get and completion/complete", () => {
       expect(codeOf(await gate.check(reader, complete(ref as Record<string, unknown>), "POST"))).toBe(-32600);
     }
   });
+
+  it("binds the completion's context.arguments: a completer is never asked about another patient", async () => {
+    const notes = createMcpGate({ guard: gate.guard, prompts: { visit_note: "read:records:patient-{patientId}" }, resources: { "records://patients/{patientId}/notes/{noteId}": "read:records:patient-{patientId}" } });
+    const complete = (ref: Record<string, unknown>, context?: Record<string, unknown>): Record<string, unknown> =>
+      rpc("completion/complete", { ref, argument: { name: "noteId", value: "" }, ...(context === undefined ? {} : { context }) });
+    for (const ref of [{ type: "ref/prompt", name: "visit_note" }, { type: "ref/resource", uri: "records://patients/{patientId}/notes/{noteId}" }]) {
+      expect(status(await notes.check(reader, complete(ref), "POST"))).toBe(200);
+      expect(status(await notes.check(reader, complete(ref, { arguments: { patientId: "42" } }), "POST"))).toBe(200);
+      const other = await notes.check(reader, complete(ref, { arguments: { patientId: "43" } }), "POST");
+      expect([status(other), scopeOf(other)]).toEqual([403, "read:records:patient-43"]);
+      expect(codeOf(await notes.check(reader, complete(ref, { arguments: { patientId: "4*" } }), "POST"))).toBe("invalid_parameter");
+      expect(codeOf(await notes.check(reader, complete(ref, { arguments: "patientId=43" }), "POST"))).toBe(-32600);
+      // Values are filtered with the context bound too.
+      const auth = await notes.authenticate(reader);
+      if (!auth.ok) throw new Error("authentication failed");
+      expect(notes.visibleCompletions(ref as { type: string }, "patientId", ["42", "43"], auth.identity, { noteId: "n1" })).toEqual(["42"]);
+      expect(notes.visibleCompletions(ref as { type: string }, "noteId", ["n1", "n2"], auth.identity, { patientId: "43" })).toEqual([]);
+      expect(notes.visibleCompletions(ref as { type: string }, "noteId", ["n1", "n2"], auth.identity, { patientId: "42" })).toEqual(["n1", "n2"]);
+    }
+  });
+
+  it("shows only the completion values the agent could use (visibleCompletions), other placeholders as any value", async () => {
+    const auth = await gate.authenticate(reader);
+    if (!auth.ok) throw new Error("authentication failed");
+    const values = ["42", "43", "44", "4*", ""];
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "summarize_patient" }, "patientId", values, auth.authInfo)).toEqual(["42"]);
+    expect(gate.visibleCompletions({ type: "ref/resource", uri: "records://patients/{patientId}" }, "patientId", values, auth.identity)).toEqual(["42"]);
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "summarize_patient" }, "other", values, auth.identity)).toEqual(values);
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "nope" }, "patientId", values, auth.identity)).toEqual([]);
+    expect(gate.visibleCompletions({ type: "ref/prompt", name: "summarize_patient" }, "patientId", values, undefined)).toEqual([]);
+    const two = createMcpGate({ guard: gate.guard, prompts: { pair: "read:records:{ward}-{patientId}" } });
+    const wardAgent = { ...auth.identity, scope: ["read:records:north-42"] };
+    expect(two.visibleCompletions({ type: "ref/prompt", name: "pair" }, "ward", ["north", "south"], wardAgent)).toEqual(["north"]);
+    expect(two.visibleCompletions({ type: "ref/prompt", name: "pair" }, "patientId", ["42", "43"], wardAgent)).toEqual(["42"]);
+  });
 });
 
 describe("over Streamable HTTP with the SDK's own Client", () => {
@@ -159,7 +194,11 @@ describe("over Streamable HTTP with the SDK's own Client", () => {
       expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(["summarize_patient"]);
       expect(JSON.stringify(await client.readResource({ uri: "records://patients/42" }))).toContain("patient 42");
       expect(JSON.stringify(await client.getPrompt({ name: "summarize_patient", arguments: { patientId: "42" } }))).toContain("Summarize patient 42");
-      expect((await client.complete({ ref: { type: "ref/prompt", name: "summarize_patient" }, argument: { name: "patientId", value: "4" } })).completion.values).toEqual(["42", "43", "44"]);
+      // The fixture's completers offer every patient; the agent is shown only those it may use.
+      for (const ref of [{ type: "ref/prompt", name: "summarize_patient" }, { type: "ref/resource", uri: "records://patients/{patientId}" }] as const) {
+        const { completion } = await client.complete({ ref, argument: { name: "patientId", value: "4" } });
+        expect([ref.type, completion.values, completion.total]).toEqual([ref.type, ["42"], undefined]);
+      }
       runs.length = 0;
       for (const attempt of [
         client.readResource({ uri: "records://patients/43" }),

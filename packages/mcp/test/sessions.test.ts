@@ -18,11 +18,16 @@ let b: DevBroker;
 let alice: string;
 let bob: string;
 let aliceAgain: string;
+/** A token for Alice's agent id and task_id, delegated by Mallory, who holds it: not Alice's. */
+let delegatedToAlice: string;
 
 beforeAll(async () => {
   b = await broker();
   const a = await b.createAgent({ orchId: "o", taskId: "alice", scope: ["read:records:patient-42"] });
   alice = a.accessToken;
+  // Alice's SPIFFE ID names her task; any app may name a task so. Delegated tokens carry the delegator's task_id.
+  const mallory = await b.createAgent({ orchId: "elsewhere", taskId: "alice", scope: ["read:records:patient-42"] });
+  delegatedToAlice = (await b.delegate(mallory.accessToken, { delegateTo: a.agentId, scope: ["read:records:patient-42"] })).accessToken;
   // Same agent and task, another token (as after a renewal): still the owner.
   aliceAgain = (await b.renew(alice)).accessToken;
   bob = (await b.createAgent({ orchId: "o", taskId: "bob", scope: ["read:records:patient-42"] })).accessToken;
@@ -99,6 +104,12 @@ describe.each(["express", "hono", "fetch"] as const)("stateful Streamable HTTP o
       expect((await raw(server.url, bob, "DELETE", sid!)).status).toBe(404);
       expect(server.sessions()).toBe(1);
       expect(JSON.stringify(await a.client.callTool({ name: "whoami", arguments: {} }))).toContain("spiffe://");
+
+      // A token delegated to Alice's agent id by another agent with her task_id is held by that
+      // agent, not by Alice: answered as an unknown session too.
+      const delegated = await raw(server.url, delegatedToAlice, "POST", sid!, call);
+      expect([delegated.status, delegated.body]).toEqual([404, unknown.body]);
+      expect((await raw(server.url, delegatedToAlice, "GET", sid!)).status).toBe(404);
 
       // Alice's renewed token (same agent and task) still owns it.
       const again = await connect(server.url, aliceAgain, sid);
