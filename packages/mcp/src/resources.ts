@@ -127,6 +127,10 @@ export class ResourceRequirements {
       return { invalid: "params.uri must be an absolute URI" };
     }
     if (href.length > MAX_URI_LENGTH) return { invalid: `params.uri is longer than ${String(MAX_URI_LENGTH)} characters` };
+    // Only a URI already in the form the URL parser writes: a handler reading the raw text (a
+    // low-level Server's resources/subscribe) must never see another resource than the one checked
+    // (`records://patients/43/../42` would be checked as patient 42).
+    if (href !== uri) return { invalid: "params.uri is not in the form the URL parser writes it (dot segments, case, default port…): send the URI as the resource lists give it" };
     const exact = this.#exact.get(href);
     if (exact !== undefined) return { checks: [{ entry: exact, params: NO_PARAMS, family: false }] };
     const checks: Check[] = [];

@@ -51,9 +51,12 @@ describe("resources/read and resources/subscribe", () => {
   });
 
   it("reads the URI as the SDK does (new URL), percent-decodes values once, then applies the unsafe-value rules", async () => {
-    // Dot segments are resolved by the URL parser, as the SDK's McpServer resolves them.
-    expect(status(await gate.check(reader, read("records://patients/43/../42"), "POST"))).toBe(200);
-    expect(scopeOf(await gate.check(reader, read("records://patients/42/../43"), "POST"))).toBe("read:records:patient-43");
+    // A URI not in the parser's own form is refused, whatever it resolves to: a handler reading the
+    // raw text must never see another resource than the one checked.
+    for (const uri of ["records://patients/43/../42", "records://patients/42/../43", "records://patients/./42", "RECORDS://patients/42"]) {
+      const r = await gate.check(reader, read(uri), "POST");
+      expect([uri, status(r)]).toEqual([uri, 400]);
+    }
     expect(status(await gate.check(reader, read("records://patients/4%32"), "POST"))).toBe(200);
     for (const uri of ["records://patients/%2A", "records://patients/%252A", "records://patients/%zz", "records://patients/4%2032", `records://patients/${"4".repeat(300)}`]) {
       const r = await gate.check(reader, read(uri), "POST");
