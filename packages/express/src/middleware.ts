@@ -50,14 +50,25 @@ interface Setup {
   readonly guard: Guard;
   readonly passErrors: boolean;
 }
-interface Verified extends Setup {
-  readonly identity: AgentIdentity;
-}
 /**
- * What verified each request, so `requireScope` asks the same guard, answers the same way, and
- * trusts only the identity the guard returned (not whatever `req.agentwrit` holds later).
+ * What verified each request (the middleware's `Setup`, and the identity its guard returned),
+ * kept on the request under symbols of this module, so that `requireScope` asks the same guard,
+ * answers the same way, and trusts only the identity the guard returned (not whatever
+ * `req.agentwrit` holds later). Two property writes cost less than a WeakMap entry per request.
  */
-const verifiedBy = new WeakMap<object, Verified>();
+const VERIFIED_BY = Symbol("@agentwrit/guard-express verified by");
+const VERIFIED = Symbol("@agentwrit/guard-express identity");
+interface Marked {
+  [VERIFIED_BY]?: Setup;
+  [VERIFIED]?: AgentIdentity;
+}
+
+function accept(req: Request, setup: Setup, identity: AgentIdentity): void {
+  req.agentwrit = identity;
+  const marked = req as Request & Marked;
+  marked[VERIFIED_BY] = setup;
+  marked[VERIFIED] = identity;
+}
 
 function setup(input: AgentWritGuardInput | undefined): Setup {
   const { guard, adapter } = splitAdapterOptions<AgentWritExpressOptions>(input, ["passErrors"], process.env);
@@ -102,7 +113,8 @@ export function agentwritGuard(options: AgentWritGuardInput): AgentWritMiddlewar
 export function agentwritGuard(first?: Requirement | CompiledRequirement | AgentWritGuardInput, second?: AgentWritGuardInput): AgentWritMiddleware {
   const firstIsRequirement = first === undefined || isRequirement(first);
   const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
-  const { guard, passErrors } = setup(firstIsRequirement ? second : first);
+  const own = setup(firstIsRequirement ? second : first);
+  const { guard, passErrors } = own;
   const contexts = new RouteContexts(requirement);
   const wiring = new Wiring();
   const fail = (e: unknown, res: Response, next: NextFunction, route: string | undefined): void => {
@@ -115,25 +127,33 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
   };
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
-    // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
-    const previous = verifiedBy.get(req);
-    const known = previous?.guard === guard ? previous.identity : undefined;
-    if (known !== undefined) {
-      if (requirement !== undefined) {
-        try {
-          guard.authorize(known, requirement, req.params as RequirementParams, context);
-        } catch (e) {
-          fail(e, res, next, context.route);
-          return;
-        }
+    const params = req.params as RequirementParams;
+    const marked = req as Request & Marked;
+    let identity: AgentIdentity | undefined;
+    let authorization: string | undefined;
+    try {
+      // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
+      identity = marked[VERIFIED_BY]?.guard === guard ? marked[VERIFIED] : undefined;
+      if (identity !== undefined) {
+        if (requirement !== undefined) guard.authorize(identity, requirement, params, context);
+      } else {
+        // Every Authorization header (joined, so that several are refused), not only the first.
+        authorization = authorizationFromRawHeaders(req.rawHeaders);
+        // A cached token is answered synchronously: next() without a promise or a tick.
+        identity = guard.verifyCached(authorization, requirement, params, context);
+        if (identity !== undefined) accept(req as unknown as Request, own, identity);
       }
+    } catch (e) {
+      fail(e, res, next, context.route);
+      return;
+    }
+    if (identity !== undefined) {
       next();
       return;
     }
-    guard.verify(authorizationFromRawHeaders(req.rawHeaders), requirement, req.params as RequirementParams, context).then(
-      (identity: AgentIdentity) => {
-        req.agentwrit = identity;
-        verifiedBy.set(req, { guard, passErrors, identity });
+    guard.verify(authorization, requirement, params, context).then(
+      (verified: AgentIdentity) => {
+        accept(req as unknown as Request, own, verified);
         next();
       },
       (e: unknown) => {
@@ -148,8 +168,10 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
   const wiring = new Wiring();
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
-    const verified = verifiedBy.get(req);
-    if (verified === undefined) {
+    const marked = req as Request & Marked;
+    const verifiedBy = marked[VERIFIED_BY];
+    const identity = marked[VERIFIED];
+    if (verifiedBy === undefined || identity === undefined) {
       // No guard ran before this check: the server's wiring mistake, not the client's missing token.
       const where = context.route ?? "a middleware";
       const err = new GuardError("guard_not_mounted", {
@@ -160,14 +182,14 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
       return;
     }
     try {
-      verified.guard.authorize(verified.identity, requirement, req.params as RequirementParams, context);
+      verifiedBy.guard.authorize(identity, requirement, req.params as RequirementParams, context);
     } catch (e) {
       if (!isGuardError(e)) {
         next(e);
         return;
       }
-      wiring.report(e, verified.guard, context.route);
-      refuse(e, res, next, verified.passErrors);
+      wiring.report(e, verifiedBy.guard, context.route);
+      refuse(e, res, next, verifiedBy.passErrors);
       return;
     }
     next();

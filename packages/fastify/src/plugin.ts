@@ -54,6 +54,7 @@ const plugin: FastifyPluginAsync<AgentWritPluginOptions | Guard> = async (app, o
   const lateRoutes = app.printRoutes() !== "(empty tree)";
 
   app.decorateRequest("agentwrit", undefined);
+  app.decorateRequest(checks.slot, undefined);
   app.decorate("agentwritGuard", (requirement?: Requirement | CompiledRequirement) =>
     checks.unbound({ requirement: requirement === undefined ? undefined : compileRequirement(requirement), verify: true, name: "agentwritGuard()" }),
   );
@@ -77,9 +78,7 @@ const plugin: FastifyPluginAsync<AgentWritPluginOptions | Guard> = async (app, o
         done();
         return;
       }
-      checks.late(config)(request, reply).then((sent) => {
-        if (sent === undefined) done();
-      }, done);
+      checks.late(config)(request, reply, done);
     });
   }
 };
