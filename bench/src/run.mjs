@@ -226,6 +226,12 @@ function buildRows(r) {
         const target = temp === "cold" ? TARGETS.coldHttpVsAnchor : 1;
         row("3 anchor", `${fw}: ours vs ${name}, ${temp}`, `${fmt(ours)} req/s`, `${fmt(theirs)} req/s`, ours / theirs, `≥ ${target.toFixed(1)}×`, ours / theirs >= target);
       }
+      // Cold, both servers are CPU-bound: the server CPU per request says where the throughput goes.
+      const oursCold = h.cold[`${fw}/local`].serverCpuUsPerRequest;
+      const theirsCold = h.cold[`${fw}/${id}`].serverCpuUsPerRequest;
+      if (oursCold !== undefined && theirsCold !== undefined) {
+        row("3 cpu", `${fw}: server CPU per cold request, ours vs ${name}`, us(oursCold), us(theirsCold), oursCold / theirsCold);
+      }
     }
     if (h.coldCheck !== undefined) {
       const c = h.coldCheck;
