@@ -50,24 +50,21 @@ interface Setup {
   readonly guard: Guard;
   readonly passErrors: boolean;
 }
-/**
- * What verified each request (the middleware's `Setup`, and the identity its guard returned),
- * kept on the request under symbols of this module, so that `requireScope` asks the same guard,
- * answers the same way, and trusts only the identity the guard returned (not whatever
- * `req.agentwrit` holds later). Two property writes cost less than a WeakMap entry per request.
- */
-const VERIFIED_BY = Symbol("@agentwrit/guard-express verified by");
-const VERIFIED = Symbol("@agentwrit/guard-express identity");
-interface Marked {
-  [VERIFIED_BY]?: Setup;
-  [VERIFIED]?: AgentIdentity;
+interface Verified extends Setup {
+  readonly identity: AgentIdentity;
 }
+/**
+ * What verified each request, so `requireScope` asks the same guard, answers the same way, and
+ * trusts only the identity the guard returned (not whatever `req.agentwrit` holds later). A
+ * WeakMap: Express changes every request's prototype, after which V8 adds a property to it (a
+ * symbol-keyed one above all) through its slow path; measured, two symbol properties cost several
+ * µs per request, a WeakMap entry about one.
+ */
+const verifiedBy = new WeakMap<object, Verified>();
 
 function accept(req: Request, setup: Setup, identity: AgentIdentity): void {
   req.agentwrit = identity;
-  const marked = req as Request & Marked;
-  marked[VERIFIED_BY] = setup;
-  marked[VERIFIED] = identity;
+  verifiedBy.set(req, { guard: setup.guard, passErrors: setup.passErrors, identity });
 }
 
 function setup(input: AgentWritGuardInput | undefined): Setup {
@@ -128,12 +125,12 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
     const params = req.params as RequirementParams;
-    const marked = req as Request & Marked;
     let identity: AgentIdentity | undefined;
     let authorization: string | undefined;
     try {
       // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
-      identity = marked[VERIFIED_BY]?.guard === guard ? marked[VERIFIED] : undefined;
+      const previous = verifiedBy.get(req);
+      identity = previous?.guard === guard ? previous.identity : undefined;
       if (identity !== undefined) {
         if (requirement !== undefined) guard.authorize(identity, requirement, params, context);
       } else {
@@ -168,10 +165,8 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
   const wiring = new Wiring();
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
-    const marked = req as Request & Marked;
-    const verifiedBy = marked[VERIFIED_BY];
-    const identity = marked[VERIFIED];
-    if (verifiedBy === undefined || identity === undefined) {
+    const verified = verifiedBy.get(req);
+    if (verified === undefined) {
       // No guard ran before this check: the server's wiring mistake, not the client's missing token.
       const where = context.route ?? "a middleware";
       const err = new GuardError("guard_not_mounted", {
@@ -182,14 +177,14 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
       return;
     }
     try {
-      verifiedBy.guard.authorize(identity, requirement, req.params as RequirementParams, context);
+      verified.guard.authorize(verified.identity, requirement, req.params as RequirementParams, context);
     } catch (e) {
       if (!isGuardError(e)) {
         next(e);
         return;
       }
-      wiring.report(e, verifiedBy.guard, context.route);
-      refuse(e, res, next, verifiedBy.passErrors);
+      wiring.report(e, verified.guard, context.route);
+      refuse(e, res, next, verified.passErrors);
       return;
     }
     next();
