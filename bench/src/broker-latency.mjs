@@ -4,8 +4,9 @@
 // `POST /v1/token/validate` of the same token through the same HTTP client (fetch), alternating
 // blocks of both, the same number in flight: the guard's own share is the difference.
 import { createGuard } from "@agentwrit/guard";
+import { agentHeaders, benchApp } from "./lib/agents.mjs";
 import { ask, childMain, message, start } from "./lib/children.mjs";
-import { AUDIENCE, ISSUER, makeKeys, mintMany } from "./lib/tokens.mjs";
+import { AUDIENCE, ISSUER, makeKeys } from "./lib/tokens.mjs";
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
@@ -32,8 +33,8 @@ async function main(cfg) {
   try {
     const { url } = await message(brokerChild, "ready", 30_000);
     const calls = async () => (await ask(brokerChild, "stats")).stats.validateCalls;
-    const tokens = mintMany(keys, cfg.agents, 50_000);
-    const headers = tokens.map((t) => "Bearer " + t);
+    // Distinct agents, each registered with the broker through @agentwrit/client.
+    const headers = await agentHeaders(benchApp(url, await ask(brokerChild, "app")), cfg.agents, { task: "latency" });
     const guard = createGuard({ publicKey: keys.publicKeyPem, brokerUrl: url, mode: "hybrid", maxStalenessSec: 0, issuer: ISSUER, audience: AUDIENCE });
     const validateUrl = url + "/v1/token/validate";
     const direct = async (header) => {

@@ -4,8 +4,9 @@
 // counts `POST /v1/token/validate` calls (`stats.validateCalls`).
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGuard } from "@agentwrit/guard";
+import { agentHeaders, benchApp } from "./lib/agents.mjs";
 import { ask, childMain, message, start } from "./lib/children.mjs";
-import { AUDIENCE, ISSUER, agentClaims, makeKeys, mint } from "./lib/tokens.mjs";
+import { AUDIENCE, ISSUER, makeKeys } from "./lib/tokens.mjs";
 
 // Count signature verifications on either path of the core's #runtime: node:crypto's verify (on
 // Node) and Web Crypto's. The built-in's export is replaced and the ES module bindings re-synced.
@@ -35,6 +36,13 @@ async function main(cfg) {
     validateCalls: async () => (await ask(brokerChild, "stats")).stats.validateCalls,
   };
   try {
+    // Every agent the broker issued, through @agentwrit/client, before the clock is replaced (the
+    // broker checks nbf against the real time): 2 for the concurrent bursts, `agents` per run.
+    const app = benchApp(url, await ask(brokerChild, "app"));
+    const [burstHeaders, ...runHeaders] = await Promise.all([
+      agentHeaders(app, 2, { task: "burst" }),
+      ...[0, 5].map((s) => agentHeaders(app, cfg.agents, { task: `staleness${s}` })),
+    ]);
     const guardFor = (maxStalenessSec) =>
       createGuard({ publicKey: keys.publicKeyPem, brokerUrl: broker.url, mode: "hybrid", issuer: ISSUER, audience: AUDIENCE, maxStalenessSec });
 
@@ -42,7 +50,7 @@ async function main(cfg) {
     const concurrent = {};
     for (const s of [0, 5]) {
       const guard = guardFor(s);
-      const header = "Bearer " + mint(keys, agentClaims(1000 + s)).token;
+      const header = burstHeaders[s === 0 ? 0 : 1];
       await broker.resetStats();
       webVerifies = 0;
       await Promise.all(Array.from({ length: 100 }, () => guard.authenticate(header)));
@@ -52,16 +60,12 @@ async function main(cfg) {
     // 10,000 requests from `agents` agents, one every `intervalMs` of simulated time, each
     // awaited before the next (uniform arrivals, no overlap, so no coalescing helps).
     const perTenThousand = {};
-    // Minted before the clock is replaced: the broker checks nbf against the real time.
-    const agentHeaders = [0, 5].map((s) =>
-      Array.from({ length: cfg.agents }, (_, i) => "Bearer " + mint(keys, agentClaims(2000 + 100 * s + i)).token),
-    );
     let virtual = realNow();
     Date.now = () => virtual;
     try {
       for (const [k, s] of [0, 5].entries()) {
         const guard = guardFor(s);
-        const headers = agentHeaders[k];
+        const headers = runHeaders[k];
         await broker.resetStats();
         const started = virtual;
         for (let i = 0; i < cfg.requests; i++) {

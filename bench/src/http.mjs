@@ -14,9 +14,9 @@ const median = (xs) => {
 
 /** The servers, by id "framework/variant". */
 export const VARIANTS = {
-  express: ["bare", "local", "hybrid", "a0"],
-  fastify: ["bare", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
-  hono: ["bare", "local", "hybrid", "honojwt"],
+  express: ["bare", "floor", "local", "hybrid", "a0"],
+  fastify: ["bare", "floor", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
+  hono: ["bare", "floor", "local", "hybrid", "honojwt"],
 };
 /** Which servers are measured with distinct tokens too (ours in local mode, and the anchors). */
 const COLD = { express: ["local", "a0"], fastify: ["local", "fjwt-cache", "fjwt-nocache"], hono: ["local", "honojwt"] };

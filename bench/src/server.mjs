@@ -18,6 +18,12 @@ process.on("message", (m) => {
 });
 
 const BODY = { ok: true };
+/**
+ * The `floor` variants: a middleware (hook) that only reads the Authorization header as our
+ * adapter does and stores a constant, so that the framework's own price of running any
+ * authentication middleware is measured apart from the guard's.
+ */
+const FLOOR_AGENT = Object.freeze({ agentId: "floor" });
 
 function guardOptions() {
   const common = { publicKey: cfg.publicKeyPem, issuer: ISSUER, audience: AUDIENCE };
@@ -34,6 +40,13 @@ async function expressServer() {
   };
   if (cfg.variant === "bare") {
     app.get("/orders/:id", handler);
+  } else if (cfg.variant === "floor") {
+    const { authorizationFromRawHeaders } = await import("@agentwrit/guard");
+    const floor = (req, _res, next) => {
+      req.agentwrit = authorizationFromRawHeaders(req.rawHeaders) === undefined ? undefined : FLOOR_AGENT;
+      next();
+    };
+    app.get("/orders/:id", floor, handler);
   } else if (cfg.variant === "a0") {
     const { auth } = await import("express-oauth2-jwt-bearer");
     app.get("/orders/:id", auth({ issuer: ISSUER, audience: AUDIENCE, publicKey: cfg.publicKeyPem, tokenSigningAlg: "EdDSA" }), handler);
@@ -60,6 +73,14 @@ async function fastifyServer() {
   const handler = async () => BODY;
   if (cfg.variant === "bare") {
     app.get("/orders/:id", handler);
+  } else if (cfg.variant === "floor") {
+    const { authorizationFromRawHeaders } = await import("@agentwrit/guard");
+    app.decorateRequest("agentwrit", undefined);
+    const floor = (request, _reply, done) => {
+      request.agentwrit = authorizationFromRawHeaders(request.raw.rawHeaders) === undefined ? undefined : FLOOR_AGENT;
+      done();
+    };
+    app.get("/orders/:id", { onRequest: [floor] }, handler);
   } else if (cfg.variant === "fjwt-cache" || cfg.variant === "fjwt-nocache") {
     const { default: fastifyJwt } = await import("@fastify/jwt");
     await app.register(fastifyJwt, {
@@ -84,6 +105,12 @@ async function honoServer() {
   const handler = (c) => c.json(BODY);
   if (cfg.variant === "bare") {
     app.get("/orders/:id", handler);
+  } else if (cfg.variant === "floor") {
+    const floor = async (c, next) => {
+      c.set("agentwrit", c.req.header("authorization") === undefined ? undefined : FLOOR_AGENT);
+      await next();
+    };
+    app.get("/orders/:id", floor, handler);
   } else if (cfg.variant === "honojwt") {
     const { jwt } = await import("hono/jwt");
     // A pre-imported CryptoKey: the cheapest form hono/jwt accepts (a PEM string is re-imported per request).

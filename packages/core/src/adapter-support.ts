@@ -133,6 +133,11 @@ export function toErrorResponse(err: GuardError): ErrorResponse {
   };
 }
 
+/** `name` (13 characters) is `Authorization` in any case; the usual spellings without lowercasing. */
+function isAuthorization(name: string): boolean {
+  return name === "authorization" || name === "Authorization" || ((name.charCodeAt(0) | 0x20) === 0x61 && name.toLowerCase() === "authorization");
+}
+
 /**
  * The `Authorization` value from Node's `rawHeaders` (name, value, name, value…). Node keeps
  * only the first of several `Authorization` headers in `req.headers`; this returns them joined,
@@ -142,7 +147,7 @@ export function authorizationFromRawHeaders(rawHeaders: readonly string[]): stri
   let found: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
-    if (name !== undefined && name.length === 13 && name.toLowerCase() === "authorization") {
+    if (name !== undefined && name.length === 13 && isAuthorization(name)) {
       const value = rawHeaders[i + 1] ?? "";
       found = found === undefined ? value : found + ", " + value;
     }

@@ -52,14 +52,22 @@ const REMEMBERED: ReadonlySet<GuardErrorCode> = new Set<GuardErrorCode>([
 
 const nowMs = (): number => Date.now();
 const BEARER_PREFIX = "Bearer ";
+/** How many of a token's last characters (its signature's) make its cache key. */
+const KEY_CHARS = 16;
 /**
- * The verified-token cache is keyed by a token's last 86 characters: the signature segment of any
- * token that can be in it. An `Authorization` value fresh from an HTTP parser has no cached
- * string hash, and hashing ~600 characters per request was the largest single cost of a cache
- * hit; the entry holds the whole token, compared on every hit, so a key serves only its token.
+ * The verified-token cache is keyed by a 30-bit hash (FNV-1a) of a token's last 16 characters,
+ * which lie in the signature segment of any token that can be in it. An `Authorization` value
+ * fresh from an HTTP parser has no cached string hash: hashing the whole token, or a slice of it,
+ * was the largest single cost of a cache hit, and a small integer is hashed for free. The entry
+ * holds the whole token, compared on every hit, so a key serves only its token; two tokens with
+ * one key (a forger's, or by chance) only take turns in the cache. The hash of `"Bearer " +
+ * token` is the token's own (same last characters), so the hot path hashes the header as is.
  */
-const KEY_CHARS = 86;
-const cacheKey = (token: string): string => token.slice(-KEY_CHARS);
+function cacheKey(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = Math.max(0, s.length - KEY_CHARS); i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 2;
+}
 /**
  * Refusals of tokens longer than this are remembered under a SHA-256 digest rather than the token
  * itself, so that a flood of large forged tokens holds at most a few bytes per remembered entry.
@@ -71,10 +79,10 @@ export class Authenticator {
   readonly #o: ResolvedOptions;
   readonly #keyring: Keyring;
   readonly #broker: BrokerClient | undefined;
-  readonly #verified: LRUCache<string, Verified>;
+  readonly #verified: LRUCache<number, Verified>;
   readonly #denied: LRUCache<string, Denied>;
   /** Local verifications in progress, by cache key (see `#local`). */
-  readonly #localInFlight = new Map<string, { readonly token: string; readonly identity: Promise<AgentIdentity> }>();
+  readonly #localInFlight = new Map<number, { readonly token: string; readonly identity: Promise<AgentIdentity> }>();
   readonly #claimPolicy: ClaimPolicy;
   readonly #delegationPolicy: DelegationPolicy;
   readonly #telemetry: Telemetry | undefined;
@@ -93,7 +101,7 @@ export class Authenticator {
             maxResponseBytes: Math.max(65536, o.maxTokenBytes * 4),
             telemetry,
           });
-    this.#verified = new LRUCache<string, Verified>({ max: o.cacheMax });
+    this.#verified = new LRUCache<number, Verified>({ max: o.cacheMax });
     // Refusals live apart, so that no number of bad tokens can evict a verified one.
     this.#denied = new LRUCache<string, Denied>({ max: Math.max(64, Math.ceil(o.cacheMax / 4)) });
     this.#claimPolicy = {
@@ -119,12 +127,16 @@ export class Authenticator {
   #lookup(token: string, now: number): Verified | undefined {
     const key = cacheKey(token);
     const entry = this.#verified.get(key);
-    if (entry?.token !== token) return undefined;
+    return entry?.token === token && this.#current(entry, key, now) ? entry : undefined;
+  }
+
+  /** False (and the entry dropped) when the key set changed since it was verified, or it expired. */
+  #current(entry: Verified, key: number, now: number): boolean {
     if (entry.generation !== this.#keyring.generation || now >= entry.untilMs) {
       this.#verified.delete(key);
-      return undefined;
+      return false;
     }
-    return entry;
+    return true;
   }
 
   /** Drops this token's verified entry, if it has one (an entry of another token is left alone). */
@@ -139,24 +151,28 @@ export class Authenticator {
 
   /**
    * Hot path: a token verified before, sent as exactly "Bearer <token>", answered synchronously
-   * from the cache (no parsing, no signature work, no network); `undefined` otherwise.
+   * from the cache (no parsing, no signature work, no network); `undefined` otherwise. The
+   * caller counts the hit for telemetry.
    */
   hot(authorization: string | null | undefined): AgentIdentity | undefined {
+    if (typeof authorization !== "string") return undefined;
+    const key = cacheKey(authorization);
+    const entry = this.#verified.get(key);
+    // Only a token that was extracted and verified before can be found here, so a header that is
+    // exactly "Bearer <that token>" needs no other check. (Its length is compared first: no work
+    // proportional to a header that cannot match.)
     if (
-      typeof authorization !== "string" ||
-      authorization.length > this.#o.maxTokenBytes + BEARER_PREFIX.length ||
-      !authorization.startsWith(BEARER_PREFIX)
+      entry === undefined ||
+      authorization.length !== entry.token.length + BEARER_PREFIX.length ||
+      !authorization.startsWith(BEARER_PREFIX) ||
+      authorization.slice(BEARER_PREFIX.length) !== entry.token
     ) {
       return undefined;
     }
     this.#keyring.observe();
     const now = nowMs();
-    // Only a token that was extracted and verified before can be found here, so the header is
-    // exactly "Bearer <that token>": nothing else needs checking.
-    const entry = this.#lookup(authorization.slice(BEARER_PREFIX.length), now);
-    if (entry === undefined || !this.#fresh(entry, now)) return undefined;
+    if (!this.#current(entry, key, now) || !this.#fresh(entry, now)) return undefined;
     this.#keyring.refreshIfStale();
-    this.#telemetry?.cacheLookup(true);
     return (entry.cachedIdentity ??= this.#withSource(entry.identity, "cache"));
   }
 
@@ -208,8 +224,7 @@ export class Authenticator {
 
   /**
    * Local verification, single-flight per token: concurrent requests share one signature check.
-   * (Another token ending with the same 86 characters, which only a forger sends, is verified on
-   * its own.)
+   * (Another token with the same cache key, which a forger or chance sends, is verified on its own.)
    */
   #local(token: string): Promise<AgentIdentity> {
     const key = cacheKey(token);
@@ -269,7 +284,7 @@ export class Authenticator {
    * cost real work is remembered. Ends the token's single flight (`#local`, under `flightKey`)
    * either way: every path below awaits before `finally`, which so runs after `#local` registered it.
    */
-  async #verifyLocal(token: string, flightKey: string | undefined): Promise<AgentIdentity> {
+  async #verifyLocal(token: string, flightKey: number | undefined): Promise<AgentIdentity> {
     try {
       const parsed = parseCompactJws(token, false);
       const { key, payload } = await this.#keyring.verify(parsed);

@@ -8,7 +8,7 @@ import { describeFetchFailure } from "./broker.js";
 import { GuardError, isGuardError, type GuardErrorCode } from "./errors.js";
 import type { AgentIdentity } from "./identity.js";
 import { ed25519KidSync } from "./keys.js";
-import { LogLimiter, writeLog, type GuardLogger, type LogLevel } from "./log.js";
+import { levelEnabled, LogLimiter, logGuardConfiguration, writeLog, type GuardLogger, type LogLevel } from "./log.js";
 import { resolveOptions, type DecisionEvent, type GuardMode, type GuardOptions, type ResolvedOptions } from "./options.js";
 import { Refusal, refuse } from "./refusal.js";
 import {
@@ -20,7 +20,7 @@ import {
   type RequirementParams,
   type RequirementResult,
 } from "./requirement.js";
-import { Telemetry } from "./telemetry.js";
+import { Telemetry, WATCH_METRICS, WATCH_TIMED, WATCH_TRACES } from "./telemetry.js";
 
 /** How an adapter calls the guard for one request or route. Create it once per route, not per request. */
 export interface VerifyContext {
@@ -138,6 +138,8 @@ const LOG_LEVEL_OF: Partial<Record<GuardErrorCode, LogLevel>> = {
 };
 
 const NO_CONTEXT: VerifyContext = Object.freeze({});
+/** `started` of a decision nobody times (no `onDecision` listener, no tracer provider). */
+const NOT_TIMED = -1;
 
 class GuardImpl implements Guard {
   readonly #o: ResolvedOptions;
@@ -145,8 +147,6 @@ class GuardImpl implements Guard {
   readonly #compiled = new Map<string, CompiledRequirement>();
   readonly #compiledObjects = new WeakMap<object, CompiledRequirement>();
   readonly #limiter = new LogLimiter();
-  /** True when decisions go anywhere (a listener, a logger, OpenTelemetry); otherwise no event is built. */
-  #observed: boolean;
   /** `undefined` when turned off; records only once `@opentelemetry/api` is found. */
   readonly #telemetry: Telemetry | undefined;
   readonly mode: GuardMode;
@@ -163,32 +163,9 @@ class GuardImpl implements Guard {
     this.resourceMetadataUrl = o.resourceMetadataUrl;
     this.audience = o.audience;
     this.logger = o.logger;
-    this.#observed = o.onDecision !== undefined || o.logger !== undefined;
-    this.#telemetry = o.telemetry === false ? undefined : new Telemetry(o.telemetry, () => {
-      this.#observed = true;
-    });
+    this.#telemetry = o.telemetry === false ? undefined : new Telemetry(o.telemetry);
     this.#auth = new Authenticator(o, this.#telemetry);
-    if (o.logger !== undefined) this.#logStartup(o.logger);
-  }
-
-  #logStartup(logger: GuardLogger): void {
-    writeLog(logger, "info", { ...this.describe() }, "agentwrit: guard configured");
-    if (this.#o.audience === undefined) {
-      writeLog(
-        logger,
-        "warn",
-        { option: "audience" },
-        "agentwrit: audience is not checked: tokens meant for any resource server of this broker are accepted (the broker writes aud only when AA_AUDIENCE is set; set audience to that value)",
-      );
-    }
-    if (this.#o.issuer === undefined) {
-      writeLog(
-        logger,
-        "warn",
-        { option: "issuer" },
-        'agentwrit: issuer is not checked (the broker writes iss "" unless AA_ISSUER is set; set issuer to the same value)',
-      );
-    }
+    if (o.logger !== undefined) logGuardConfiguration(o.logger, this.describe());
   }
 
   error(code: GuardErrorCode, init: { scope?: readonly string[]; cause?: unknown; reason?: string } = {}): GuardError {
@@ -267,15 +244,17 @@ class GuardImpl implements Guard {
     params?: RequirementParams,
     context: VerifyContext = NO_CONTEXT,
   ): AgentIdentity | undefined {
-    const started = this.#observed ? performance.now() : 0;
+    const watch = this.#watch();
+    const started = watch & WATCH_TIMED ? performance.now() : NOT_TIMED;
     // Hot path: a token verified before, sent as exactly "Bearer <token>", answered from the
     // cache: no parsing, no signature work, no network, no promise.
     const hot = this.#auth.hot(authorization);
     if (hot === undefined) return undefined;
+    if (watch & WATCH_METRICS) this.#telemetry?.cacheLookup(true);
     try {
-      return this.#finish(hot, requirement, params, context, started);
+      return this.#finish(hot, requirement, params, context, watch, started);
     } catch (e) {
-      throw this.#deny(e, hot, requirement !== undefined, context, started, true);
+      throw this.#deny(e, hot, requirement !== undefined, context, watch, started, true);
     }
   }
 
@@ -285,17 +264,19 @@ class GuardImpl implements Guard {
     params?: RequirementParams,
     context: VerifyContext = NO_CONTEXT,
   ): Promise<AgentIdentity> {
-    const started = this.#observed ? performance.now() : 0;
+    const watch = this.#watch();
+    const started = watch & WATCH_TIMED ? performance.now() : NOT_TIMED;
     // Hot path: as verifyCached, with the answer wrapped in a promise.
     const hot = this.#auth.hot(authorization);
     if (hot !== undefined) {
+      if (watch & WATCH_METRICS) this.#telemetry?.cacheLookup(true);
       try {
-        return Promise.resolve(this.#finish(hot, requirement, params, context, started));
+        return Promise.resolve(this.#finish(hot, requirement, params, context, watch, started));
       } catch (e) {
-        return Promise.reject(this.#deny(e, hot, requirement !== undefined, context, started, true));
+        return Promise.reject(this.#deny(e, hot, requirement !== undefined, context, watch, started, true));
       }
     }
-    return this.#cold(authorization, requirement, params, context, started);
+    return this.#cold(authorization, requirement, params, context, watch, started);
   }
 
   async #cold(
@@ -303,20 +284,22 @@ class GuardImpl implements Guard {
     requirement: Requirement | CompiledRequirement | undefined,
     params: RequirementParams | undefined,
     context: VerifyContext,
+    watch: number,
     started: number,
   ): Promise<AgentIdentity> {
     const loading = this.#telemetry?.loading;
     if (loading !== undefined) {
       // Once: the first cold verification waits for the lookup of @opentelemetry/api.
       await loading;
-      if (this.#observed) started = performance.now();
+      watch = this.#watch();
+      started = watch & WATCH_TIMED ? performance.now() : NOT_TIMED;
     }
     let identity: AgentIdentity | undefined;
     try {
       identity = await this.#auth.authenticate(authorization);
-      return this.#finish(identity, requirement, params, context, started);
+      return this.#finish(identity, requirement, params, context, watch, started);
     } catch (e) {
-      throw this.#deny(e, identity, identity !== undefined && requirement !== undefined, context, started, true);
+      throw this.#deny(e, identity, identity !== undefined && requirement !== undefined, context, watch, started, true);
     }
   }
 
@@ -344,23 +327,30 @@ class GuardImpl implements Guard {
     requirement: Requirement | CompiledRequirement | undefined,
     params: RequirementParams | undefined,
     context: VerifyContext,
+    watch: number,
     started: number,
   ): AgentIdentity {
     if (requirement === undefined) {
-      if (this.#observed) this.#emit("allow", "authenticate", undefined, identity, undefined, undefined, context, started, true);
+      this.#emit("allow", "authenticate", undefined, identity, undefined, undefined, context, watch, started, true);
       return identity;
     }
     const result = this.#evaluate(identity, requirement, params, context);
-    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started, true);
+    this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, watch, started, true);
     return identity;
   }
 
-  #deny(e: unknown, identity: AgentIdentity | undefined, authorizing: boolean, context: VerifyContext, started: number, verification: boolean): GuardError {
+  #deny(
+    e: unknown,
+    identity: AgentIdentity | undefined,
+    authorizing: boolean,
+    context: VerifyContext,
+    watch: number,
+    started: number,
+    verification: boolean,
+  ): GuardError {
     const err = this.#toGuardError(e);
-    if (this.#observed) {
-      const detail = e instanceof Refusal && e.code === "insufficient_scope" ? (e.cause as RequirementResult) : undefined;
-      this.#emit("deny", authorizing ? "authorize" : "authenticate", err, identity, detail?.required, detail?.missing, context, started, verification);
-    }
+    const detail = e instanceof Refusal && e.code === "insufficient_scope" ? (e.cause as RequirementResult) : undefined;
+    this.#emit("deny", authorizing ? "authorize" : "authenticate", err, identity, detail?.required, detail?.missing, context, watch, started, verification);
     return err;
   }
 
@@ -370,14 +360,15 @@ class GuardImpl implements Guard {
     params?: RequirementParams,
     context: VerifyContext = NO_CONTEXT,
   ): void {
-    const started = this.#observed ? performance.now() : 0;
+    const watch = this.#watch();
+    const started = watch & WATCH_TIMED ? performance.now() : NOT_TIMED;
     let result: RequirementResult;
     try {
       result = this.#evaluate(identity, requirement, params, context);
     } catch (e) {
-      throw this.#deny(e, identity, true, context, started, false);
+      throw this.#deny(e, identity, true, context, watch, started, false);
     }
-    if (this.#observed) this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, started, false);
+    this.#emit("allow", "authorize", undefined, identity, result.required, undefined, context, watch, started, false);
   }
 
   #compile(req: Requirement | CompiledRequirement): CompiledRequirement {
@@ -414,6 +405,26 @@ class GuardImpl implements Guard {
     return this.error("internal_error", { cause: e, reason: `an unexpected error while checking the token (${why})` });
   }
 
+  /**
+   * What a decision feeds besides a logger, read once per call: OpenTelemetry metrics and spans
+   * (an SDK's providers registered), and whether anything consumes its duration (an `onDecision`
+   * listener, spans: `WATCH_TIMED`, the clock is read then only).
+   */
+  #watch(): number {
+    let watch = this.#o.onDecision === undefined ? 0 : WATCH_TIMED;
+    const t = this.#telemetry;
+    if (t?.enabled === true) {
+      if (t.metering()) watch |= WATCH_METRICS;
+      if (t.tracing()) watch |= WATCH_TRACES | WATCH_TIMED;
+    }
+    return watch;
+  }
+
+  /**
+   * Reports a decision to whatever consumes it: the `onDecision` listener, OpenTelemetry (a
+   * registered SDK), the logger of this call (`context.logger`, else the guard's) when it takes
+   * the decision's level. Builds nothing when nothing does.
+   */
   #emit(
     outcome: "allow" | "deny",
     phase: "authenticate" | "authorize",
@@ -422,10 +433,16 @@ class GuardImpl implements Guard {
     required: readonly string[] | undefined,
     missing: readonly string[] | undefined,
     context: VerifyContext,
+    watch: number,
     started: number,
     /** From `verify` (or `authenticate`): recorded as a span too. */
     verification: boolean,
   ): void {
+    const level: LogLevel = err === undefined ? "debug" : (LOG_LEVEL_OF[err.code] ?? "debug");
+    let logger = context.logger ?? this.#o.logger;
+    if (logger !== undefined && !levelEnabled(logger, level)) logger = undefined;
+    const cb = this.#o.onDecision;
+    if (logger === undefined && watch === 0) return;
     const event: DecisionEvent = {
       outcome,
       phase,
@@ -440,12 +457,10 @@ class GuardImpl implements Guard {
       required,
       missing,
       delegationDepth: identity?.delegationDepth,
-      durationMs: performance.now() - started,
+      durationMs: started === NOT_TIMED ? 0 : performance.now() - started,
     };
-    this.#telemetry?.decision(event, started, verification);
-    const logger = context.logger ?? this.#o.logger;
-    if (logger !== undefined) this.#log(logger, event);
-    const cb = this.#o.onDecision;
+    if (watch & (WATCH_METRICS | WATCH_TRACES)) this.#telemetry?.decision(event, watch, started, verification);
+    if (logger !== undefined) this.#log(logger, level, event);
     if (cb === undefined) return;
     try {
       const r = cb(event);
@@ -456,9 +471,8 @@ class GuardImpl implements Guard {
   }
 
   /** One line per decision, rate-limited per level and code; never a token. */
-  #log(logger: GuardLogger, event: DecisionEvent): void {
-    const level: LogLevel = event.code === undefined ? "debug" : (LOG_LEVEL_OF[event.code] ?? "debug");
-    const key = level + ":" + (event.code ?? "allow");
+  #log(logger: GuardLogger, level: LogLevel, event: DecisionEvent): void {
+    const key = event.code === undefined ? "debug:allow" : level + ":" + event.code;
     const suppressed = this.#limiter.admit(key);
     if (suppressed === false) return;
     const line: Record<string, unknown> = { outcome: event.outcome, phase: event.phase };

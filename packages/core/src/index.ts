@@ -1,5 +1,5 @@
 export { createGuard, type Guard, type VerifyContext, type GuardDescription, type ProbeResult } from "./guard.js";
-export { consoleLogger, type GuardLogger } from "./log.js";
+export { consoleLogger, logGuardConfiguration, type GuardLogger } from "./log.js";
 export { TELEMETRY, type OpenTelemetryApi, type TelemetryOptions } from "./telemetry.js";
 export { bearerToken } from "./bearer.js";
 export { readCappedText } from "./body.js";

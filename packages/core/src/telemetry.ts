@@ -25,6 +25,11 @@ export const TELEMETRY = Object.freeze({
   verifySpan: "agentwrit.guard.verify",
 });
 
+/** What a guard's decision feeds, as bits (`Guard` reads them once per call). */
+export const WATCH_TIMED = 1;
+export const WATCH_METRICS = 2;
+export const WATCH_TRACES = 4;
+
 type AttributeValue = string | number | boolean | string[];
 type Attributes = Record<string, AttributeValue | undefined>;
 
@@ -58,6 +63,12 @@ interface TracerLike {
 export interface OpenTelemetryApi {
   readonly metrics: { getMeterProvider(): { getMeter(name: string): MeterLike } };
   readonly trace: { getTracerProvider(): { getTracer(name: string): TracerLike } };
+  /**
+   * With these two (in every `@opentelemetry/api` 1.x with metrics), the API's own no-op meter and
+   * tracer providers are recognised, and the guard builds nothing for them.
+   */
+  readonly createNoopMeter?: (() => unknown) | undefined;
+  readonly ProxyTracerProvider?: (new () => { getDelegate(): unknown }) | undefined;
 }
 
 /** `telemetry` option: `false` turns it off; `api` passes the API where a dynamic import cannot find it. */
@@ -112,22 +123,28 @@ interface Instruments {
 
 /**
  * One guard's telemetry. Instruments and tracer follow the global providers: a provider
- * registered after the guard was created (or replaced) is picked up on the next record.
+ * registered after the guard was created (or replaced) is picked up on the next record. While
+ * the providers are the API's own no-op ones (the API installed, no SDK registered), nothing is
+ * built: no attributes, no span, no clock reading.
  */
 export class Telemetry {
   #api: OpenTelemetryApi | undefined;
   #meterProvider: unknown;
   #instruments: Instruments | undefined;
+  /** The current meter provider is the API's no-op one. */
+  #meterIsNoop = false;
   #tracerProvider: unknown;
   #tracer: TracerLike | undefined;
-  readonly #onEnabled: () => void;
-  /** True once the API is there: hooks record. */
+  /** The API's no-op tracer provider: the delegate of a proxy no SDK has set. */
+  #noopTracerProvider: unknown;
+  /** Decision attributes of the allow outcomes, by phase and source (a small, fixed set). */
+  readonly #allowAttributes = new Map<string, Attributes>();
+  /** True once the API is there: hooks may record. */
   enabled = false;
   /** The one-time lookup of the API, while pending. */
   loading: Promise<void> | undefined;
 
-  constructor(options: TelemetryOptions | undefined, onEnabled: () => void) {
-    this.#onEnabled = onEnabled;
+  constructor(options: TelemetryOptions | undefined) {
     if (options?.api !== undefined) {
       this.#enable(options.api);
       return;
@@ -140,8 +157,14 @@ export class Telemetry {
 
   #enable(api: OpenTelemetryApi): void {
     this.#api = api;
+    const Proxy = api.ProxyTracerProvider;
+    try {
+      // A fresh proxy's delegate is the API's no-op tracer provider (a singleton).
+      this.#noopTracerProvider = typeof Proxy === "function" ? new Proxy().getDelegate() : undefined;
+    } catch {
+      this.#noopTracerProvider = undefined;
+    }
     this.enabled = true;
-    this.#onEnabled();
   }
 
   #meter(api: OpenTelemetryApi): Instruments {
@@ -157,6 +180,7 @@ export class Telemetry {
           advice: { explicitBucketBoundaries: DURATION_BUCKETS },
         }),
       };
+      this.#meterIsNoop = typeof api.createNoopMeter === "function" && meter === api.createNoopMeter();
       this.#meterProvider = provider;
     }
     return this.#instruments;
@@ -171,19 +195,59 @@ export class Telemetry {
     return this.#tracer;
   }
 
+  /** True when a meter provider other than the API's no-op one is registered (it is looked up every time). */
+  metering(): boolean {
+    const api = this.#api;
+    if (api === undefined) return false;
+    try {
+      this.#meter(api);
+      return !this.#meterIsNoop;
+    } catch {
+      return false;
+    }
+  }
+
+  /** True when a tracer provider other than the API's no-op one is registered (looked up every time). */
+  tracing(): boolean {
+    const api = this.#api;
+    if (api === undefined) return false;
+    try {
+      let provider: unknown = api.trace.getTracerProvider();
+      const Proxy = api.ProxyTracerProvider;
+      // The global tracer provider is a proxy; an SDK sets its delegate.
+      if (typeof Proxy === "function" && provider instanceof Proxy) provider = provider.getDelegate();
+      return this.#noopTracerProvider === undefined || provider !== this.#noopTracerProvider;
+    } catch {
+      return false;
+    }
+  }
+
+  #decisionAttributes(event: DecisionEvent): Attributes {
+    if (event.outcome === "allow" && event.code === undefined) {
+      const key = event.phase + "|" + String(event.source) + "|" + event.mode;
+      let cached = this.#allowAttributes.get(key);
+      if (cached === undefined) {
+        cached = Object.freeze(decisionAttributes(event));
+        if (this.#allowAttributes.size < 64) this.#allowAttributes.set(key, cached);
+      }
+      return cached;
+    }
+    return decisionAttributes(event);
+  }
+
   /**
-   * Counts a decision; for a `verify`, records its span (started at `startedMs`, a
-   * `performance.now()` reading, and lasting `event.durationMs`).
+   * Counts a decision (`watch` has `WATCH_METRICS`); for a `verify` (`watch` has `WATCH_TRACES`),
+   * records its span (started at `startedMs`, a `performance.now()` reading, and lasting
+   * `event.durationMs`). `watch` is what `metering()` and `tracing()` said when the call began.
    */
-  decision(event: DecisionEvent, startedMs: number, verification: boolean): void {
+  decision(event: DecisionEvent, watch: number, startedMs: number, verification: boolean): void {
     const api = this.#api;
     if (api === undefined) return;
     try {
-      const attributes: Attributes = { "agentwrit.outcome": event.outcome, "agentwrit.phase": event.phase, "agentwrit.mode": event.mode };
-      if (event.code !== undefined) attributes["agentwrit.code"] = event.code;
-      if (event.source !== undefined) attributes["agentwrit.source"] = event.source;
-      this.#meter(api).decisions.add(1, attributes);
-      if (!verification) return;
+      const tracing = verification && (watch & WATCH_TRACES) !== 0 && startedMs >= 0;
+      const attributes = this.#decisionAttributes(event);
+      if (watch & WATCH_METRICS) this.#meter(api).decisions.add(1, attributes);
+      if (!tracing) return;
       const startTime = timeOrigin + startedMs;
       const span = this.#tracerOf(api).startSpan(TELEMETRY.verifySpan, { startTime });
       if (span.isRecording()) {
@@ -201,7 +265,8 @@ export class Telemetry {
     const api = this.#api;
     if (api === undefined) return;
     try {
-      this.#meter(api).cacheLookups.add(1, hit ? HIT : MISS);
+      const instruments = this.#meter(api);
+      if (!this.#meterIsNoop) instruments.cacheLookups.add(1, hit ? HIT : MISS);
     } catch {
       // Telemetry must never change a decision.
     }
@@ -210,7 +275,7 @@ export class Telemetry {
   /** Times one broker call; `seen.status` is the HTTP status, once the broker answered. */
   brokerCall(call: (seen: { status?: number }) => Promise<BrokerVerdict>): Promise<BrokerVerdict> {
     const api = this.#api;
-    if (api === undefined) return call({});
+    if (api === undefined || !this.metering()) return call({});
     const started = performance.now();
     const seen: { status?: number } = {};
     const record = (outcome: string): void => {
@@ -233,6 +298,14 @@ export class Telemetry {
       },
     );
   }
+}
+
+/** The decision counter's attributes (and the span's first ones). */
+function decisionAttributes(event: DecisionEvent): Attributes {
+  const attributes: Attributes = { "agentwrit.outcome": event.outcome, "agentwrit.phase": event.phase, "agentwrit.mode": event.mode };
+  if (event.code !== undefined) attributes["agentwrit.code"] = event.code;
+  if (event.source !== undefined) attributes["agentwrit.source"] = event.source;
+  return attributes;
 }
 
 /** The span's attributes: the decision's, never the token or the `Authorization` header. */

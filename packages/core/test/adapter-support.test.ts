@@ -54,6 +54,8 @@ describe("adapter support", () => {
     expect(authorizationFromRawHeaders(["Host", "x", "authorization", "Bearer a"])).toBe("Bearer a");
     expect(authorizationFromRawHeaders(["Authorization", "Bearer a", "AUTHORIZATION", "Bearer b"])).toBe("Bearer a, Bearer b");
     expect(authorizationFromRawHeaders(["Host", "x"])).toBeUndefined();
+    // Every spelling of the name, and none of the other 13-character names.
+    expect(authorizationFromRawHeaders(["aUtHoRiZaTiOn", "1", "Cache-Control", "x", "authorizatioN", "2", "If-None-Match", "y", "Authorization", "3", "authorisation", "z"])).toBe("1, 2, 3");
     const g = createGuard({ publicKey: makeKey().jwk });
     await expect(g.authenticate("Bearer a, Bearer b")).rejects.toMatchObject({ code: "malformed_authorization" });
   });

@@ -129,6 +129,25 @@ describe.each([
     const fin = await request(plain).get("/").expect(401);
     expect(fin.headers["www-authenticate"]).toBe('Bearer realm="api"');
   });
+
+  it("calls next() synchronously for a cached token (no promise, no tick); a refusal of a cached token too", async () => {
+    const fresh = createGuard({ publicKey: key.jwk });
+    const check = agentwritGuard("write:data:order-{id}", fresh);
+    const sync: boolean[] = [];
+    const probe: express5.RequestHandler<{ id: string }> = (req, res, next) => {
+      const seen = { next: false };
+      check(req, res, (e?: unknown) => {
+        seen.next = true;
+        next(e);
+      });
+      sync.push(seen.next || res.headersSent);
+    };
+    const probed = build(express, (a) => a.get("/orders/:id", probe, ok));
+    await request(probed).get("/orders/7").set("Authorization", bearer(token)).expect(200);
+    await request(probed).get("/orders/7").set("Authorization", bearer(token)).expect(200);
+    await request(probed).get("/orders/8").set("Authorization", bearer(token)).expect(403);
+    expect(sync).toEqual([false, true, true]);
+  });
 });
 
 describe("construction", () => {

@@ -5,13 +5,22 @@ import type {
   FastifyRequest,
   FastifySchema,
   FastifyTypeProviderDefault,
+  HookHandlerDoneFunction,
   RawRequestDefaultExpression,
   RawServerDefault,
   RouteGenericInterface,
 } from "fastify";
 
-/** An async hook for `onRequest`, `preValidation` or `preHandler`; it answers refusals itself. */
-export type AgentWritHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+/**
+ * A hook for `onRequest`, `preValidation` or `preHandler`; it answers refusals itself. Fastify
+ * calls it callback style (a cached token is decided without a promise); called with two
+ * arguments, from an app's own async hook, it returns a promise as an async hook does.
+ */
+export interface AgentWritHook {
+  (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void;
+  /** Resolves with the reply when it refused (the reply is sent), `undefined` when the request goes on. */
+  (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+}
 
 /**
  * Per-route configuration: `{ config: { agentwrit: { scope: "read:data:{id}" } } }`, or

@@ -1,7 +1,8 @@
 /**
  * The hooks that call the guard. One `Checks` per plugin registration: its guard, the identity
  * it verified per request (so a request is verified once, and only an identity it returned is
- * trusted), and where it logs.
+ * trusted: kept under a symbol of its own that the plugin declares on every request, not in
+ * `request.agentwrit`, which handlers may overwrite), and where it logs.
  */
 import {
   authorizationFromRawHeaders,
@@ -17,7 +18,7 @@ import {
   type RequirementParams,
   type VerifyContext,
 } from "@agentwrit/guard";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import type { AgentWritHook } from "./augment.js";
 import type { PluginSetup } from "./guard-setup.js";
 import { readRouteConfig, routeContext, routeLabel } from "./route-config.js";
@@ -46,7 +47,12 @@ export class Checks {
   readonly #guard: Guard;
   readonly #requestLog: boolean;
   readonly #wiringLog: GuardLogger;
-  readonly #verified = new WeakMap<FastifyRequest, AgentIdentity>();
+  /**
+   * The request property holding the identity this registration verified. The plugin declares it
+   * (`decorateRequest`), so that every request object has it from the start (no WeakMap, no new
+   * hidden class per request).
+   */
+  readonly slot: symbol = Symbol("@agentwrit/guard-fastify verified");
   readonly #specs = new WeakMap<object, HookSpec>();
   /** Per route (its config object): the context of templated hooks added without a route, and late checks. */
   readonly #unboundContexts = new WeakMap<object, VerifyContext>();
@@ -140,12 +146,14 @@ export class Checks {
 
   #make(spec: HookSpec, bound: VerifyContext | undefined): AgentWritHook {
     const guard = this.#guard;
-    const verified = this.#verified;
+    const slot = this.slot;
     const wiringLog = this.#wiringLog;
     const requestLog = this.#requestLog;
+    // The guard logs its own refusals (500s included) when it has a logger or gets request.log.
+    const guardLogs = requestLog || guard.logger !== undefined;
     const { requirement, verify, name } = spec;
     // The context with `request.log` is rebuilt only when the logger or the route changes: with
-    // logging off (one shared no-op logger) never, with pino once per request (a child each).
+    // logging off never, with pino once per request (a child each).
     let lastLog: unknown;
     let lastBase: VerifyContext | undefined;
     let lastContext: VerifyContext = UNBOUND;
@@ -159,42 +167,96 @@ export class Checks {
       return lastContext;
     };
     let reported = false;
-    const report = (err: GuardError, request: FastifyRequest, context: VerifyContext): void => {
-      // The guard logs its own 500s when it has a logger; `guard_not_mounted` is raised here.
-      if (reported || err.status !== 500 || (guard.logger !== undefined && err.code !== "guard_not_mounted")) return;
-      reported = true;
-      wiringLog.error({ code: err.code, route: context.route ?? routeOf(request), reason: err.reason }, `agentwrit: ${err.reason}`);
+    /** The refusal to send for `e` (reported once if it is a wiring mistake); anything else is rethrown. */
+    const refusal = (e: unknown, request: FastifyRequest, context: VerifyContext): GuardError => {
+      if (!isGuardError(e)) throw e;
+      // `guard_not_mounted` is raised here, so the guard never logged it.
+      if (!reported && e.status === 500 && (!guardLogs || e.code === "guard_not_mounted")) {
+        reported = true;
+        wiringLog.error({ code: e.code, route: context.route ?? routeOf(request), reason: e.reason }, `agentwrit: ${e.reason}`);
+      }
+      return e;
     };
-    return async function agentwrit(request: FastifyRequest, reply: FastifyReply) {
+    const accept = (request: FastifyRequest, identity: AgentIdentity): void => {
+      (request as unknown as Record<symbol, unknown>)[slot] = identity;
+      request.agentwrit = identity;
+    };
+    return hookOf((request) => {
       const context = contextOf(request);
       const params = request.params as RequirementParams | undefined;
       try {
-        const known = verified.get(request);
+        const known = (request as unknown as Record<symbol, AgentIdentity | undefined>)[slot];
         if (known !== undefined) {
           if (requirement !== undefined) guard.authorize(known, requirement, params, context);
-        } else if (verify) {
-          const identity = await guard.verify(authorizationFromRawHeaders(request.raw.rawHeaders), requirement, params, context);
-          verified.set(request, identity);
-          request.agentwrit = identity;
-        } else {
+          return undefined;
+        }
+        if (!verify) {
           // No check verified this request first: the server's wiring mistake, not a missing token.
           throw guard.error("guard_not_mounted", {
             reason: `${name} on ${context.route ?? routeOf(request)} ran with no AgentWrit check before it on this request: put app.agentwritGuard() or config.agentwrit first`,
           });
         }
+        // Every Authorization header (joined, so that several are refused), not only the first.
+        const authorization = authorizationFromRawHeaders(request.raw.rawHeaders);
+        // A cached token is answered synchronously: no promise, no tick.
+        const identity = guard.verifyCached(authorization, requirement, params, context);
+        if (identity !== undefined) {
+          accept(request, identity);
+          return undefined;
+        }
+        return guard.verify(authorization, requirement, params, context).then(
+          (verified) => {
+            accept(request, verified);
+            return undefined;
+          },
+          (e: unknown) => refusal(e, request, context),
+        );
       } catch (e) {
-        if (!isGuardError(e)) throw e;
-        report(e, request, context);
-        return refuse(reply, e);
+        return refusal(e, request, context);
       }
-      return undefined;
-    };
+    });
   }
+}
+
+/** What a check decided: passed (`undefined`), refused (the error to send), or a promise of either. */
+type Outcome = GuardError | undefined | Promise<GuardError | undefined>;
+
+/**
+ * The hook for a check. Fastify passes `done`: callback style, so a request decided synchronously
+ * (a cached token) costs no promise; a refusal is sent and `done` is not called. Called with two
+ * arguments (from an app's own async hook), it returns a promise as an async hook does: the reply
+ * when it refused, `undefined` when the request may go on.
+ */
+function hookOf(check: (request: FastifyRequest) => Outcome): AgentWritHook {
+  function agentwrit(request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction): Promise<FastifyReply | undefined> | undefined {
+    if (typeof done !== "function") {
+      return (async () => {
+        const err = await check(request);
+        return err === undefined ? undefined : refuse(reply, err);
+      })();
+    }
+    let outcome: Outcome;
+    try {
+      outcome = check(request);
+    } catch (e) {
+      done(e as Error);
+      return undefined;
+    }
+    if (outcome === undefined) done();
+    else if (outcome instanceof Promise) {
+      outcome.then((err) => {
+        if (err === undefined) done();
+        else refuse(reply, err);
+      }, done);
+    } else refuse(reply, outcome);
+    return undefined;
+  }
+  return agentwrit as AgentWritHook;
 }
 
 /** A hook that always refuses with `err`. */
 function refusing(err: GuardError): AgentWritHook {
-  return async (_request, reply) => refuse(reply, err);
+  return hookOf(() => err);
 }
 
 /** Sends a refusal: status, challenge (or `Retry-After`), `no-store` and the problem body. */

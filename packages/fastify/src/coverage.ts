@@ -145,8 +145,6 @@ function lateHook(registry: Registry) {
     }
     const checks = typeof this === "object" && this !== null ? enclosing(registry, this) : undefined;
     const hook: AgentWritHook = checks === undefined ? registry.first.uncovered(config) : checks.late(config);
-    hook(request, reply).then((sent) => {
-      if (sent === undefined) done();
-    }, done);
+    hook(request, reply, done);
   };
 }

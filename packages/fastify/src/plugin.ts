@@ -60,6 +60,7 @@ const plugin: FastifyPluginAsync<AgentWritPluginOptions | Guard> = async (app, o
   const lateRoutes = app.printRoutes() !== "(empty tree)";
 
   app.decorateRequest("agentwrit", undefined);
+  app.decorateRequest(checks.slot, undefined);
   app.decorate("agentwritGuard", (requirement?: Requirement | CompiledRequirement) =>
     checks.unbound({ requirement: requirement === undefined ? undefined : compileRequirement(requirement), verify: true, name: "agentwritGuard()" }),
   );

@@ -1,8 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from "fastify";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { bearer, claims, makeKey, mint } from "../../../test/support/tokens.js";
 import { closedPortUrl } from "../../../test/support/servers.js";
-import { agentwrit, anyOf, createGuard, type AgentIdentity, type AgentWritPluginOptions, type Guard } from "../src/index.js";
+import { agentwrit, anyOf, createGuard, type AgentIdentity, type AgentWritHook, type AgentWritPluginOptions, type Guard } from "../src/index.js";
 
 const key = makeKey();
 const other = makeKey();
@@ -119,6 +119,56 @@ describe("fastify plugin", () => {
     expect((await a.inject({ url: "/me", headers: auth(token) })).statusCode).toBe(200);
     expect((await a.inject({ url: "/orders/7", headers: auth(token) })).statusCode).toBe(200);
     expect(shared.stats().cacheSize).toBe(1);
+  });
+});
+
+describe("hooks", () => {
+  it("decide a cached token synchronously (callback style: done before the hook returns, no promise)", async () => {
+    const shared = createGuard({ publicKey: key.jwk });
+    let hook: AgentWritHook | undefined;
+    let syncDone: boolean[] = [];
+    const app = await build(shared, (a) => {
+      const check = a.agentwritGuard("read:data:customer-42");
+      hook = check;
+      const probe = function (this: unknown, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+        const seen = { done: false };
+        const returned: unknown = check(request, reply, () => {
+          seen.done = true;
+          done();
+        });
+        syncDone.push(seen.done && returned === undefined);
+      };
+      a.get("/probe", { onRequest: probe }, async (request) => ({ agent: request.agentwrit?.agentId }));
+    });
+    expect((await app.inject({ url: "/probe", headers: auth(token) })).json()).toEqual({ agent: claims().sub });
+    expect(syncDone).toEqual([false]); // first time: the signature is verified asynchronously
+    syncDone = [];
+    expect((await app.inject({ url: "/probe", headers: auth(token) })).json()).toEqual({ agent: claims().sub });
+    expect(syncDone).toEqual([true]);
+    expect(hook).toBeTypeOf("function");
+    await app.close();
+  });
+
+  it("called with two arguments (from an app's own async hook), return a promise settled once the check is done (a refusal sent)", async () => {
+    const outcomes: unknown[] = [];
+    const app = await build({ guard }, (a) => {
+      const check = a.agentwritGuard("write:data:order-{id}");
+      const own = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+        const settled = check(request, reply);
+        expect(settled).toBeInstanceOf(Promise);
+        // A refusal resolves with the reply, which is a thenable: awaiting it waits for the response.
+        await settled;
+        outcomes.push(reply.sent ? "sent" : undefined);
+      };
+      a.get("/own/:id", { onRequest: own }, handler);
+    });
+    expect((await app.inject({ url: "/own/7", headers: auth(token) })).statusCode).toBe(200);
+    expect((await app.inject({ url: "/own/7", headers: auth(token) })).statusCode).toBe(200);
+    const denied = await app.inject({ url: "/own/8", headers: auth(token) });
+    expect([denied.statusCode, denied.json().code]).toEqual([403, "insufficient_scope"]);
+    expect((await app.inject({ url: "/own/7" })).statusCode).toBe(401);
+    expect(outcomes).toEqual([undefined, undefined, "sent", "sent"]);
+    await app.close();
   });
 });
 

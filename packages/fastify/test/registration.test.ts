@@ -266,6 +266,15 @@ describe("logging", () => {
     expect((await logged.inject({ url: "/", headers: auth(audToken) })).statusCode).toBe(200);
     expect(lines.filter((l) => l.msg === "agentwrit: allowed")).toHaveLength(1);
     await logged.close();
+    // The guard is the environment's shared one (one cache for every zero-config adapter): another
+    // app with a logger of its own finds the token verified, and logs the decision on its request.log.
+    const { lines: second, app: again } = capture();
+    await again.register(agentwrit);
+    again.get("/", READ42, handler);
+    expect((await again.inject({ url: "/", headers: auth(audToken) })).statusCode).toBe(200);
+    expect(second.filter((l) => l.msg === "agentwrit: allowed").map((l) => [l.source, typeof l.reqId])).toEqual([["cache", "string"]]);
+    expect(second.filter((l) => l.msg === "agentwrit: guard configured")).toHaveLength(1);
+    await again.close();
   });
 
   it("a requireScope hook with no check before it: 500 guard_not_mounted, one error line on the app's logger", async () => {

@@ -40,10 +40,53 @@ export type AgentWritEnv = { Variables: AgentWritVariables };
 export type AgentWritContext<P extends string = string, E extends Env = {}> = Context<E & AgentWritEnv, P>;
 
 /**
- * What verified each request, so `requireScope` asks the same guard and trusts only the identity
- * it returned (not whatever the context variable holds later).
+ * What verified each request (the guard, and the identity it returned), so `requireScope` asks
+ * the same guard and trusts only that identity (not whatever the context variable holds later).
+ * Kept on the raw `Request` (a sub-app handed `c.req.raw` sees it too) under symbols of this
+ * module: two property writes cost less than a WeakMap entry per request. A `Request` that
+ * takes no property (frozen by some runtime) falls back to the WeakMap.
  */
-const verifiedBy = new WeakMap<Request, { readonly guard: Guard; readonly identity: AgentIdentity }>();
+const VERIFIED_BY = Symbol("@agentwrit/guard-hono verified by");
+const VERIFIED = Symbol("@agentwrit/guard-hono identity");
+interface Marked {
+  [VERIFIED_BY]?: Guard;
+  [VERIFIED]?: AgentIdentity;
+}
+const unmarkable = new WeakMap<Request, { readonly guard: Guard; readonly identity: AgentIdentity }>();
+/** True once a `Request` took no property: only then is the WeakMap read. */
+let anyUnmarkable = false;
+
+function verifiedOf(raw: Request): { readonly guard: Guard | undefined; readonly identity: AgentIdentity | undefined } | undefined {
+  const marked = raw as Request & Marked;
+  const guard = marked[VERIFIED_BY];
+  if (guard !== undefined) return { guard, identity: marked[VERIFIED] };
+  return anyUnmarkable ? unmarkable.get(raw) : undefined;
+}
+
+/** The identity `guard` verified for this request, if it did. */
+function knownTo(raw: Request, guard: Guard): AgentIdentity | undefined {
+  const marked = raw as Request & Marked;
+  const by = marked[VERIFIED_BY];
+  if (by !== undefined) return by === guard ? marked[VERIFIED] : undefined;
+  if (!anyUnmarkable) return undefined;
+  const entry = unmarkable.get(raw);
+  return entry?.guard === guard ? entry.identity : undefined;
+}
+
+function accept(c: Context, guard: Guard, identity: AgentIdentity): void {
+  c.set("agentwrit", identity);
+  const raw = c.req.raw;
+  try {
+    const marked = raw as Request & Marked;
+    marked[VERIFIED_BY] = guard;
+    marked[VERIFIED] = identity;
+    return;
+  } catch {
+    // A Request that takes no property (ES modules are strict: the write throws).
+  }
+  anyUnmarkable = true;
+  unmarkable.set(raw, { guard, identity });
+}
 
 /**
  * The refusal as an `HTTPException`: `res` is the ready challenge response (status,
@@ -78,15 +121,18 @@ export function agentwritGuard(
   const wiring = new Wiring();
   const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
     const guard = source(c);
-    const previous = verifiedBy.get(c.req.raw);
-    const known = previous?.guard === guard ? previous.identity : undefined;
+    // A request this guard already verified is not asked twice.
+    const known = knownTo(c.req.raw, guard);
     try {
       if (known === undefined) {
         // c.req.param() builds an object: only when a requirement can use it.
         const params = requirement === undefined ? undefined : paramsOf(c);
-        const identity = await guard.verify(c.req.header("authorization"), requirement, params, paramContext(c, requirement, params));
-        c.set("agentwrit", identity);
-        verifiedBy.set(c.req.raw, { guard, identity });
+        const context = paramContext(c, requirement, params);
+        // Every Authorization header: Hono joins several (refused as several credentials).
+        const authorization = c.req.header("authorization");
+        // A cached token is answered without an await (no promise but next()'s).
+        const identity = guard.verifyCached(authorization, requirement, params, context) ?? (await guard.verify(authorization, requirement, params, context));
+        accept(c, guard, identity);
       } else if (requirement !== undefined) {
         const params = paramsOf(c);
         guard.authorize(known, requirement, params, paramContext(c, requirement, params));
@@ -104,8 +150,8 @@ export function agentwritGuard(
 function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareHandler<AgentWritEnv> {
   const wiring = new Wiring();
   const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
-    const verified = verifiedBy.get(c.req.raw);
-    if (verified === undefined) {
+    const verified = verifiedOf(c.req.raw);
+    if (verified?.guard === undefined || verified.identity === undefined) {
       // No guard ran before this check: the server's wiring mistake, not the client's missing token.
       const err = new GuardError("guard_not_mounted", {
         reason: `${name}() on ${routeLabel(c)} ran with no agentwritGuard() before it on this request: mount agentwritGuard() (app.use or on the route) first`,
