@@ -127,6 +127,29 @@ async function group(servers, ids, makeTokens, cfg, broker, log) {
   );
 }
 
+/**
+ * One more hot run against a guarded server, under a CPU profile of exactly that window (taken in
+ * the server, 100 µs samples): the CPU of the guard's own code (and what it calls) per request,
+ * against the main thread's busy time per request. The profiler's sampling costs the server a
+ * little, so the run's throughput is not reported; the shares are what it is for.
+ */
+async function profiledHot(server, tokens, cfg) {
+  await ask(server.child, "profile-start");
+  const r = await load(server, tokens, { connections: cfg.connections, durationSec: cfg.durationSec });
+  const p = await ask(server.child, "profile-stop", 60_000);
+  if (p.error !== undefined) throw new Error(`profile: ${p.error}`);
+  const a = p.attribution;
+  const perRequest = (ms) => (ms * 1000) / r.requests;
+  return {
+    requests: r.requests,
+    guardUsPerRequest: perRequest(a.guardMs),
+    busyUsPerRequest: perRequest(a.busyMs),
+    gcUsPerRequest: perRequest(a.gcMs),
+    guardShareOfBusy: a.guardShareOfBusy,
+    top: a.top.map((t) => ({ function: t.function, usPerRequest: perRequest(t.ms) })),
+  };
+}
+
 /** 100 concurrent requests with one fresh token against each hybrid server: broker calls. */
 async function burst(servers, token, broker, framework) {
   const { port } = servers[`${framework}/hybrid`];
@@ -150,10 +173,14 @@ export async function runHttp({ keys, broker, hotToken, burstTokens, coldPool, c
     let b = 0;
     for (const framework of Object.keys(VARIANTS)) bursts[framework] = await burst(servers, burstTokens[b++], broker, framework);
     const hot = {};
+    const hotProfile = {};
     const cold = {};
     for (const [framework, variants] of Object.entries(VARIANTS)) {
       log(`HTTP ${framework}, one hot token`);
       Object.assign(hot, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ hot: hotToken }), cfg, broker, log));
+      hotProfile[framework] = await profiledHot(servers[`${framework}/local`], { hot: hotToken }, cfg);
+      const p = hotProfile[framework];
+      log(`  ${`${framework}/local`.padEnd(22)} profiled: the guard's own code ${p.guardUsPerRequest.toFixed(2)} µs/request of ${p.busyUsPerRequest.toFixed(1)} µs busy`);
     }
     const largestCache = Math.max(...Object.values(TOKEN_CACHES));
     if (coldPool.length <= largestCache) throw new Error(`cold pool of ${coldPool.length} tokens does not defeat a cache of ${largestCache}`);
@@ -168,7 +195,7 @@ export async function runHttp({ keys, broker, hotToken, burstTokens, coldPool, c
       if (after.cacheSize > TOKEN_CACHES.ours) throw new Error(`${framework}: cache grew to ${after.cacheSize}`);
       coldCheck.ours[framework] = { cacheSizeBefore: before.cacheSize, cacheSizeAfter: after.cacheSize, refusalCacheSize: after.refusalCacheSize };
     }
-    return { hot, cold, burst100: bursts, coldCheck };
+    return { hot, hotProfile, cold, burst100: bursts, coldCheck };
   } finally {
     stopServers(servers);
   }

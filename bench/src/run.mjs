@@ -212,6 +212,10 @@ function buildRows(r) {
           row("2 cpu", `${fw} ${label}: server CPU per request`, us(g.serverCpuUsPerRequest), `bare ${signed(extra)} µs${overFloor}`, undefined, cpuTarget, cpuTarget === "" ? undefined : extra <= TARGETS.hotCpuOverBareUs);
         }
       }
+      const p = h.hotProfile?.[fw];
+      if (p !== undefined) {
+        row("2 profile", `${fw} guard local, hot: CPU in the guard's own code per request (profiled run)`, us(p.guardUsPerRequest), `of ${us(p.busyUsPerRequest)} busy; GC ${us(p.gcUsPerRequest)}`);
+      }
     }
     const anchors = [
       ["express", "a0", "express-oauth2-jwt-bearer"],
@@ -323,6 +327,16 @@ function printTable(rows) {
   process.stdout.write(out.join("\n") + "\n");
 }
 
+function printHotProfiles(h) {
+  for (const [fw, p] of Object.entries(h?.hotProfile ?? {})) {
+    process.stdout.write(
+      `\nThe guard's own code on ${fw}, hot token (profiled run, ${fmt(p.requests)} requests): ${p.guardUsPerRequest.toFixed(2)} µs per request ` +
+        `(${(p.guardShareOfBusy * 100).toFixed(1)}% of the main thread's ${p.busyUsPerRequest.toFixed(1)} µs busy; garbage collection ${p.gcUsPerRequest.toFixed(2)} µs, not attributed):\n`,
+    );
+    for (const t of p.top) process.stdout.write(`  ${t.usPerRequest.toFixed(3).padStart(7)} µs  ${t.function}\n`);
+  }
+}
+
 function printProfile(p) {
   process.stdout.write(
     `\nTop self time, main thread, guard.authenticate cold with 64 in flight (${fmt(p.guardCold64)}/s; ` +
@@ -348,6 +362,7 @@ async function main() {
     results.versions = { ...results.versions, ...Object.fromEntries(Object.entries(versions()).filter(([k]) => results.versions[k] === "unknown")) };
     results.table = buildRows(results);
     printTable(results.table);
+    printHotProfiles(results.http);
     if (results.profile !== undefined) printProfile(results.profile);
     writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
     return;
@@ -383,6 +398,7 @@ async function main() {
   results.table = buildRows(results);
   results.correctnessFailures = correctness(results);
   printTable(results.table);
+  printHotProfiles(results.http);
   if (results.profile !== undefined) printProfile(results.profile);
   const out = join(benchDir, quick ? "results.local.json" : "results.json");
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");

@@ -2,18 +2,35 @@
 // Started with child_process.fork; reports {type: "ready", port} over IPC; exits with its parent.
 // Control channel: {type: "cpu"} is answered with this process's CPU time (process.cpuUsage(),
 // µs), so that the parent reads the server's own CPU time around exactly each measured window;
-// {type: "stats"} with the guard's stats (no guard: null).
+// {type: "stats"} with the guard's stats (no guard: null); {type: "profile-start"} and
+// {type: "profile-stop"} bracket a CPU profile of one window, answered with where the CPU went
+// (lib/profile.mjs `attribute`: the guard's own share).
+import { Session } from "node:inspector";
+import { attribute } from "./lib/profile.mjs";
 import { AUDIENCE, ISSUER } from "./lib/tokens.mjs";
 
 const cfg = JSON.parse(process.argv[2] ?? "{}");
 process.on("disconnect", () => process.exit(0));
 let guardOfServer;
+let profiler;
 process.on("message", (m) => {
   if (m?.type === "cpu") {
     const u = process.cpuUsage();
     process.send({ type: "cpu", us: u.user + u.system });
   } else if (m?.type === "stats") {
     process.send({ type: "stats", stats: guardOfServer?.stats() ?? null });
+  } else if (m?.type === "profile-start") {
+    // A CPU profile of exactly one measured window (the inspector in this process, 100 µs samples).
+    profiler = new Session();
+    profiler.connect();
+    profiler.post("Profiler.enable", () =>
+      profiler.post("Profiler.setSamplingInterval", { interval: 100 }, () => profiler.post("Profiler.start", () => process.send({ type: "profile-start" }))),
+    );
+  } else if (m?.type === "profile-stop") {
+    profiler.post("Profiler.stop", (err, result) => {
+      profiler.disconnect();
+      process.send({ type: "profile-stop", ...(err ? { error: String(err) } : { attribution: attribute(result.profile) }) });
+    });
   }
 });
 
