@@ -15,7 +15,7 @@ const median = (xs) => {
 /** The servers, by id "framework/variant". */
 export const VARIANTS = {
   express: ["bare", "floor", "local", "hybrid", "a0"],
-  fastify: ["bare", "floor", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
+  fastify: ["bare", "floor", "floor-onready", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
   hono: ["bare", "floor", "local", "hybrid", "honojwt"],
 };
 /** Which servers are measured with distinct tokens too (ours in local mode, and the anchors). */
@@ -61,14 +61,17 @@ async function load({ port, child }, tokens, { connections, durationSec, amount 
       ],
     };
   }
-  const cpuBefore = (await ask(child, "cpu")).us;
+  const before = await ask(child, "cpu");
   const r = await runCannon(opts);
-  const cpuAfter = (await ask(child, "cpu")).us;
+  const after = await ask(child, "cpu");
+  const cpuBefore = before.us;
+  const cpuAfter = after.us;
+  const mainUs = before.mainUs === undefined || after.mainUs === undefined ? undefined : after.mainUs - before.mainUs;
   const ok = r["2xx"];
   if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || ok === 0) {
     throw new Error(`load run failed: 2xx ${ok}, non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`);
   }
-  return { rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, requests: ok, durationSec: r.duration, serverCpuUsPerRequest: (cpuAfter - cpuBefore) / ok };
+  return { rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, requests: ok, durationSec: r.duration, serverCpuUsPerRequest: (cpuAfter - cpuBefore) / ok, serverMainThreadUsPerRequest: mainUs === undefined ? undefined : mainUs / ok };
 }
 
 /** Starts every server in parallel; returns id → { port, child }. */
@@ -117,6 +120,7 @@ async function group(servers, ids, makeTokens, cfg, broker, log) {
         rps: median(runs[id].map((r) => r.rps)),
         serverCpuUsPerRequest: median(runs[id].map((r) => r.serverCpuUsPerRequest)),
         serverCpuRuns: runs[id].map((r) => Math.round(r.serverCpuUsPerRequest * 100) / 100),
+        serverMainThreadUsPerRequest: runs[id].some((r) => r.serverMainThreadUsPerRequest === undefined) ? undefined : median(runs[id].map((r) => r.serverMainThreadUsPerRequest)),
         p50Ms: median(runs[id].map((r) => r.p50)),
         p99Ms: median(runs[id].map((r) => r.p99)),
         requests: runs[id].reduce((s, r) => s + r.requests, 0),

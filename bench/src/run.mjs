@@ -200,6 +200,11 @@ function buildRows(r) {
         row("2 http", `${fw} floor: a middleware that only reads the header`, `${fmt(floor.rps)} req/s`, "bare", floor.rps / bare.rps);
         row("2 cpu", `${fw} floor: server CPU per request`, us(floor.serverCpuUsPerRequest), `bare ${signed(floor.serverCpuUsPerRequest - bare.serverCpuUsPerRequest)} µs`);
       }
+      const floorReady = h.hot[`${fw}/floor-onready`];
+      if (floorReady !== undefined) {
+        row("2 http", `${fw} floor with an empty onReady hook`, `${fmt(floorReady.rps)} req/s`, "bare", floorReady.rps / bare.rps);
+        row("2 cpu", `${fw} floor with an empty onReady hook: server CPU per request`, us(floorReady.serverCpuUsPerRequest), `bare ${signed(floorReady.serverCpuUsPerRequest - bare.serverCpuUsPerRequest)} µs`);
+      }
       for (const v of ["local", "hybrid"]) {
         const g = h.hot[`${fw}/${v}`];
         const label = v === "local" ? "guard local, hot token" : `guard hybrid maxStalenessSec 5, hot (${calls(g.brokerCalls)} to the broker)`;
@@ -210,6 +215,15 @@ function buildRows(r) {
           const cpuTarget = v === "local" ? `≤ +${TARGETS.hotCpuOverBareUs} µs` : "";
           const overFloor = floor === undefined ? "" : `, floor ${signed(g.serverCpuUsPerRequest - floor.serverCpuUsPerRequest)} µs`;
           row("2 cpu", `${fw} ${label}: server CPU per request`, us(g.serverCpuUsPerRequest), `bare ${signed(extra)} µs${overFloor}`, undefined, cpuTarget, cpuTarget === "" ? undefined : extra <= TARGETS.hotCpuOverBareUs);
+          if (v === "local" && g.serverMainThreadUsPerRequest !== undefined && bare.serverMainThreadUsPerRequest !== undefined) {
+            const others = (x) => x.serverCpuUsPerRequest - x.serverMainThreadUsPerRequest;
+            row(
+              "2 cpu",
+              `${fw} ${label}: of which main thread · other threads`,
+              `${us(g.serverMainThreadUsPerRequest)} · ${us(others(g))}`,
+              `bare ${us(bare.serverMainThreadUsPerRequest)} · ${us(others(bare))}`,
+            );
+          }
         }
       }
       const p = h.hotProfile?.[fw];
