@@ -5,7 +5,7 @@
  */
 import { PROBLEM_CONTENT_TYPE } from "./challenge.js";
 import type { GuardError } from "./errors.js";
-import { createGuard, type Guard } from "./guard.js";
+import { createGuard, type Guard, type VerifyContext } from "./guard.js";
 import { consoleLogger } from "./log.js";
 import type { GuardOptions } from "./options.js";
 import { compileRequirement, type CompiledRequirement, type Requirement } from "./requirement.js";
@@ -175,6 +175,18 @@ export function routeParamNames(path: string): string[] {
 export function placeholdersMissingFromRoute(requirement: Requirement | CompiledRequirement, path: string): string[] {
   const declared = routeParamNames(path);
   return compileRequirement(requirement).params.filter((p) => !declared.includes(p));
+}
+
+/**
+ * The context a check on a known route gives the guard: the route's label, and where
+ * `{placeholder}` values come from. When the route's path declares every placeholder, a value
+ * absent at run time is an optional parameter the client left out (`"input"`: 400
+ * `invalid_parameter`); otherwise a missing one is the server's mistake (`"route"`: 500
+ * `requirement_param_missing`). Frozen: adapters share it across requests.
+ */
+export function routeVerifyContext(requirement: Requirement | CompiledRequirement | undefined, route: string, path: string): VerifyContext {
+  const declaresAll = requirement === undefined || placeholdersMissingFromRoute(requirement, path).length === 0;
+  return Object.freeze({ paramSource: declaresAll ? "input" : "route", route });
 }
 
 const REQUIREMENT_TAG = Symbol.for("@agentwrit/guard.routeRequirement");

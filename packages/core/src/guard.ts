@@ -55,6 +55,10 @@ export interface GuardDescription {
   readonly maxDelegationDepth: number;
   readonly maxTokenBytes: number;
   readonly cacheMax: number;
+  /** Longest value bound into a requirement's placeholder. */
+  readonly maxParamLength: number;
+  /** Most missing scopes a 403 challenge names. */
+  readonly maxChallengeScopes: number;
 }
 
 /** What `probe()` found: the broker's health endpoint answered, how fast, and its version. */
@@ -193,6 +197,8 @@ class GuardImpl implements Guard {
       maxDelegationDepth: o.maxDelegationDepth,
       maxTokenBytes: o.maxTokenBytes,
       cacheMax: o.cacheMax,
+      maxParamLength: o.maxParamLength,
+      maxChallengeScopes: o.maxChallengeScopes,
     };
   }
 

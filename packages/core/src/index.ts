@@ -61,6 +61,7 @@ export {
   guardFromEnv,
   routeParamNames,
   placeholdersMissingFromRoute,
+  routeVerifyContext,
   markRouteRequirement,
   checkRouteTable,
   type RouteTableEntry,

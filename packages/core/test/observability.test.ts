@@ -274,6 +274,8 @@ describe("describe() and probe()", () => {
       maxDelegationDepth: 5,
       maxTokenBytes: 16384,
       cacheMax: 10000,
+      maxParamLength: 256,
+      maxChallengeScopes: 16,
     });
   });
   it("probe: ok with version and latency; a wrong path, a dead broker and local mode say why", async () => {

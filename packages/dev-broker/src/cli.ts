@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseAppSpec } from "./cli-args.js";
-import { commentLine, envLine, publicKeyEnvLines } from "./env-lines.js";
+import { envCommentLine as commentLine, envLine, publicKeyEnvLines } from "@agentwrit/guard";
 import { startDevBroker, type DevBroker, type DevBrokerOptions } from "./index.js";
 import { resolveOptions } from "./options.js";
 

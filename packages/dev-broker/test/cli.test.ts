@@ -10,7 +10,7 @@ import { parseEnv } from "node:util";
 import { createGuard, ed25519Kid } from "@agentwrit/guard";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAppSpec } from "../src/cli-args.js";
-import { commentLine, envLine, pemEnvLine } from "../src/env-lines.js";
+import { envCommentLine as commentLine, envLine, pemEnvLine } from "@agentwrit/guard";
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
 const cli = join(pkg, "dist", "cli.js");

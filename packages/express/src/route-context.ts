@@ -3,7 +3,7 @@
  * reasons, logs and events, and where `{placeholder}` values come from. Worked out once per
  * Express route (its `Route` object), never per request.
  */
-import { placeholdersMissingFromRoute, type CompiledRequirement, type VerifyContext } from "@agentwrit/guard";
+import { routeVerifyContext, type CompiledRequirement, type VerifyContext } from "@agentwrit/guard";
 
 /**
  * Middleware mounted with `app.use()` / `router.use()` knows no route pattern: a placeholder
@@ -12,13 +12,7 @@ import { placeholdersMissingFromRoute, type CompiledRequirement, type VerifyCont
 const MOUNTED: VerifyContext = Object.freeze({ paramSource: "route" });
 
 function build(method: string, path: unknown, requirement: CompiledRequirement | undefined): VerifyContext {
-  if (typeof path !== "string") return MOUNTED;
-  const route = `${method} ${path}`;
-  // Every placeholder is a parameter of the route: one absent from req.params is an optional
-  // parameter the client left out (400 invalid_parameter). Otherwise a missing one is the
-  // server's mistake (500 requirement_param_missing), which the guard decides per request.
-  const declaresAll = requirement === undefined || placeholdersMissingFromRoute(requirement, path).length === 0;
-  return Object.freeze({ paramSource: declaresAll ? "input" : "route", route });
+  return typeof path === "string" ? routeVerifyContext(requirement, `${method} ${path}`, path) : MOUNTED;
 }
 
 /** One per middleware: the context of the last route seen, then a lookup by route. */

@@ -7,8 +7,8 @@
 import {
   authorizationFromRawHeaders,
   isGuardError,
-  placeholdersMissingFromRoute,
   PROBLEM_CONTENT_TYPE,
+  routeVerifyContext,
   toErrorResponse,
   type AgentIdentity,
   type CompiledRequirement,
@@ -136,9 +136,7 @@ export class Checks {
     let context = this.#unboundContexts.get(options.config);
     if (context === undefined) {
       const url = options.url ?? "";
-      const label = routeLabel(options.method, url);
-      const declaresAll = placeholdersMissingFromRoute(requirement, url).length === 0;
-      context = Object.freeze({ paramSource: declaresAll ? "input" : "route", route: label });
+      context = routeVerifyContext(requirement, routeLabel(options.method, url), url);
       this.#unboundContexts.set(options.config, context);
     }
     return context;

@@ -5,7 +5,7 @@
  * looks at the route, to tell an optional parameter the client left out (400
  * `invalid_parameter`) from one the route never declares (500 `requirement_param_missing`).
  */
-import { consoleLogger, placeholdersMissingFromRoute, type CompiledRequirement, type Guard, type GuardError, type VerifyContext } from "@agentwrit/guard";
+import { consoleLogger, routeVerifyContext, type CompiledRequirement, type Guard, type GuardError, type VerifyContext } from "@agentwrit/guard";
 import type { Context } from "hono";
 
 const ROUTE_PARAMS: VerifyContext = Object.freeze({ paramSource: "route" });
@@ -19,8 +19,7 @@ export function routeLabel(c: Context): string {
 
 function absentContext(c: Context, requirement: CompiledRequirement): VerifyContext {
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- see routeLabel
-  const declaresAll = placeholdersMissingFromRoute(requirement, c.req.routePath).length === 0;
-  return { paramSource: declaresAll ? "input" : "route", route: routeLabel(c) };
+  return routeVerifyContext(requirement, routeLabel(c), c.req.routePath);
 }
 
 /** The context for one check: shared and frozen, unless a placeholder has no value. */

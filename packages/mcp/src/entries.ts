@@ -106,7 +106,7 @@ export function filledHeld(entry: Entry, scopes: readonly string[], params: Requ
 const MAX_PARTIALS = 64;
 
 /** The values of `args` that the entry's requirement binds (the others change nothing). */
-export function boundValues(entry: Entry, args: Readonly<Record<string, unknown>>): Record<string, unknown> {
+function boundValues(entry: Entry, args: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of entry.compiled?.params ?? []) if (Object.hasOwn(args, name)) out[name] = args[name];
   return out;

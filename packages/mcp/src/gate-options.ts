@@ -63,7 +63,7 @@ export interface McpGateOptions {
   readonly bodyTimeoutMs?: number | undefined;
   /** Most messages in a JSON-RPC batch (400 invalid request beyond, before any other work). @default 100 (the SDK's own) */
   readonly maxBatchSize?: number | undefined;
-  /** Longest value bound into a requirement (400 beyond, before any scope work). @default 256 */
+  /** Longest value bound into a requirement (400 beyond, before any scope work). @default the guard's own (256 unless set) */
   readonly maxParamLength?: number | undefined;
   /** Most missing scopes a 403 challenge names (it also stays under 4 KiB). @default 16 */
   readonly maxChallengeScopes?: number | undefined;
@@ -144,7 +144,9 @@ export function resolveGateOptions(options: McpGateOptions): GateConfig {
         "Pass guard options with `resource` (or `resourceMetadataUrl`), or set requireResourceMetadata: false.",
     );
   }
-  const effectiveParamLength = isGuard(given) ? maxParamLength : (options.maxParamLength ?? given.maxParamLength ?? maxParamLength);
+  // A guard given as is keeps its own limit unless the gate sets one: the gate never refuses a
+  // value its guard would accept.
+  const effectiveParamLength = options.maxParamLength === undefined ? guard.describe().maxParamLength : maxParamLength;
   return {
     guard,
     resource,

@@ -115,6 +115,15 @@ describe("maxParamLength", () => {
     expect((await built.check(wide, toolCall("get_patient_record", { patientId: value }), "POST")).ok).toBe(true);
     expect(() => createMcpGate({ guard: { publicKey: b.publicKeyPem, resource: RESOURCE, maxParamLength: 100 }, tools: TOOLS, maxParamLength: 512 })).toThrow(/give it once/);
   });
+
+  it("keeps the limit of a guard given as is when the gate sets none (never refuses what its guard accepts)", async () => {
+    const lenient = createGuard({ publicKey: b.publicKeyPem, audience: RESOURCE, resourceMetadataUrl: METADATA_URL, maxParamLength: 1024 });
+    const gate = createMcpGate({ guard: lenient, tools: TOOLS, resource: RESOURCE });
+    const wide = "Bearer " + (await b.createAgent({ orchId: "o", taskId: "lenient", scope: ["read:records:*"] })).accessToken;
+    expect((await gate.check(wide, toolCall("get_patient_record", { patientId: "4".repeat(300) }), "POST")).ok).toBe(true);
+    const over = await gate.check(wide, toolCall("get_patient_record", { patientId: "4".repeat(1025) }), "POST");
+    expect(over.ok ? 200 : over.response.status).toBe(400);
+  });
 });
 
 describe("maxChallengeScopes", () => {
