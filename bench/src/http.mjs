@@ -15,7 +15,7 @@ const median = (xs) => {
 /** The servers, by id "framework/variant". */
 export const VARIANTS = {
   express: ["bare", "floor", "local", "hybrid", "a0"],
-  fastify: ["bare", "floor", "floor-onready", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
+  fastify: ["bare", "bare-plugin", "floor", "floor-onready", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
   hono: ["bare", "floor", "local", "hybrid", "honojwt"],
 };
 /** Which servers are measured with distinct tokens too (ours in local mode, and the anchors). */
@@ -182,6 +182,9 @@ export async function runHttp({ keys, broker, hotToken, burstTokens, coldPool, c
     for (const [framework, variants] of Object.entries(VARIANTS)) {
       log(`HTTP ${framework}, one hot token`);
       Object.assign(hot, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ hot: hotToken }), cfg, broker, log));
+      // What a process.nextTick costs in each server after its runs (a V8 state the guard does not choose).
+      for (const v of variants) hot[`${framework}/${v}`].nextTickNs = (await ask(servers[`${framework}/${v}`].child, "tick")).ns;
+      log(`  process.nextTick, ns per call: ${variants.map((v) => `${v} ${Math.round(hot[`${framework}/${v}`].nextTickNs)}`).join(", ")}`);
       hotProfile[framework] = await profiledHot(servers[`${framework}/local`], { hot: hotToken }, cfg);
       const p = hotProfile[framework];
       log(`  ${`${framework}/local`.padEnd(22)} profiled: the guard's own code ${p.guardUsPerRequest.toFixed(2)} µs/request of ${p.busyUsPerRequest.toFixed(1)} µs busy`);

@@ -200,6 +200,11 @@ function buildRows(r) {
         row("2 http", `${fw} floor: a middleware that only reads the header`, `${fmt(floor.rps)} req/s`, "bare", floor.rps / bare.rps);
         row("2 cpu", `${fw} floor: server CPU per request`, us(floor.serverCpuUsPerRequest), `bare ${signed(floor.serverCpuUsPerRequest - bare.serverCpuUsPerRequest)} µs`);
       }
+      const barePlugin = h.hot[`${fw}/bare-plugin`];
+      if (barePlugin !== undefined) {
+        row("2 http", `${fw} bare route, app with one empty encapsulated plugin`, `${fmt(barePlugin.rps)} req/s`, "bare", barePlugin.rps / bare.rps);
+        row("2 cpu", `${fw} bare route, app with one empty encapsulated plugin: server CPU per request`, us(barePlugin.serverCpuUsPerRequest), `bare ${signed(barePlugin.serverCpuUsPerRequest - bare.serverCpuUsPerRequest)} µs`);
+      }
       const floorReady = h.hot[`${fw}/floor-onready`];
       if (floorReady !== undefined) {
         row("2 http", `${fw} floor with an empty onReady hook`, `${fmt(floorReady.rps)} req/s`, "bare", floorReady.rps / bare.rps);
@@ -213,7 +218,9 @@ function buildRows(r) {
         if (g.serverCpuUsPerRequest !== undefined && bare.serverCpuUsPerRequest !== undefined) {
           const extra = g.serverCpuUsPerRequest - bare.serverCpuUsPerRequest;
           const cpuTarget = v === "local" ? `≤ +${TARGETS.hotCpuOverBareUs} µs` : "";
-          const overFloor = floor === undefined ? "" : `, floor ${signed(g.serverCpuUsPerRequest - floor.serverCpuUsPerRequest)} µs`;
+          const overFloor =
+            (barePlugin === undefined ? "" : `, bare with a plugin ${signed(g.serverCpuUsPerRequest - barePlugin.serverCpuUsPerRequest)} µs`) +
+            (floor === undefined ? "" : `, floor ${signed(g.serverCpuUsPerRequest - floor.serverCpuUsPerRequest)} µs`);
           row("2 cpu", `${fw} ${label}: server CPU per request`, us(g.serverCpuUsPerRequest), `bare ${signed(extra)} µs${overFloor}`, undefined, cpuTarget, cpuTarget === "" ? undefined : extra <= TARGETS.hotCpuOverBareUs);
           if (v === "local" && g.serverMainThreadUsPerRequest !== undefined && bare.serverMainThreadUsPerRequest !== undefined) {
             const others = (x) => x.serverCpuUsPerRequest - x.serverMainThreadUsPerRequest;
@@ -225,6 +232,10 @@ function buildRows(r) {
             );
           }
         }
+      }
+      const ticks = Object.entries(h.hot).filter(([id, x]) => id.startsWith(`${fw}/`) && x.nextTickNs !== undefined);
+      if (ticks.length > 0) {
+        row("2 tick", `${fw}: one process.nextTick after the hot runs, by server (ns)`, ticks.map(([id, x]) => `${id.slice(fw.length + 1)} ${Math.round(x.nextTickNs)}`).join(" · "), "≳ 200 ns: V8 lost its inline caches");
       }
       const p = h.hotProfile?.[fw];
       if (p !== undefined) {

@@ -4,8 +4,12 @@
 // µs) and its main thread's (mainUs), so that the parent reads the server's own CPU time around exactly each measured window;
 // {type: "stats"} with the guard's stats (no guard: null); {type: "profile-start"} and
 // {type: "profile-stop"} bracket a CPU profile of one window, answered with where the CPU went
-// (lib/profile.mjs `attribute`: the guard's own share).
+// (lib/profile.mjs `attribute`: the guard's own share); {type: "tick"} with what one
+// `process.nextTick` costs in this process now (ns, median of 7 batches of 1,000): on Node 20 a
+// process can lose V8's inline caches for it after an idle spell (bench/README.md, "nextTick"),
+// which adds microseconds per request to whichever server it happens in.
 import { readFileSync } from "node:fs";
+import { setImmediate } from "node:timers";
 import { Session } from "node:inspector";
 import { attribute } from "./lib/profile.mjs";
 import { AUDIENCE, ISSUER } from "./lib/tokens.mjs";
@@ -27,6 +31,21 @@ function mainThreadUs() {
   }
 }
 process.on("disconnect", () => process.exit(0));
+
+/** ns per `process.nextTick(noop)` call (queueing only), median of 7 batches after one warm batch. */
+async function tickCost() {
+  const noop = () => {};
+  const batches = [];
+  for (let b = 0; b < 8; b++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < 1000; i++) process.nextTick(noop);
+    const ns = Number(process.hrtime.bigint() - t) / 1000;
+    if (b > 0) batches.push(ns);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  batches.sort((a, b) => a - b);
+  return batches[batches.length >> 1];
+}
 let guardOfServer;
 let profiler;
 process.on("message", (m) => {
@@ -35,6 +54,8 @@ process.on("message", (m) => {
     process.send({ type: "cpu", us: u.user + u.system, mainUs: mainThreadUs() });
   } else if (m?.type === "stats") {
     process.send({ type: "stats", stats: guardOfServer?.stats() ?? null });
+  } else if (m?.type === "tick") {
+    tickCost().then((ns) => process.send({ type: "tick", ns }));
   } else if (m?.type === "profile-start") {
     // A CPU profile of exactly one measured window (the inspector in this process, 100 µs samples).
     profiler = new Session();
@@ -104,7 +125,10 @@ async function fastifyServer() {
   const { default: Fastify } = await import("fastify");
   const app = Fastify({ logger: false });
   const handler = async () => BODY;
-  if (cfg.variant === "bare") {
+  if (cfg.variant === "bare" || cfg.variant === "bare-plugin") {
+    // `bare-plugin`: the same route in an app that registers one (empty) encapsulated plugin, as
+    // any app structured in plugins does; Fastify then boots through the path an onReady hook takes.
+    if (cfg.variant === "bare-plugin") app.register(async () => {});
     app.get("/orders/:id", handler);
   } else if (cfg.variant === "floor" || cfg.variant === "floor-onready") {
     const { authorizationFromRawHeaders } = await import("@agentwrit/guard");
