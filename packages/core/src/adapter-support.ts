@@ -6,7 +6,7 @@
 import { PROBLEM_CONTENT_TYPE } from "./challenge.js";
 import type { GuardError } from "./errors.js";
 import { createGuard, type Guard, type VerifyContext } from "./guard.js";
-import { consoleLogger } from "./log.js";
+import { consoleLogger, type GuardLogger } from "./log.js";
 import type { GuardOptions } from "./options.js";
 import { compileRequirement, type CompiledRequirement, type Requirement } from "./requirement.js";
 
@@ -232,4 +232,27 @@ export function checkRouteTable(entries: Iterable<RouteTableEntry>): number {
     throw new TypeError(`agentwrit: requirement placeholders that no route parameter fills (each would answer 500 requirement_param_missing):\n  ${problems.join("\n  ")}`);
   }
   return checked;
+}
+
+/**
+ * Reports a wiring mistake (a 500: the server's fault, never the client's) once per middleware
+ * or hook: not when the guard already logs its own refusals (`guardLogs`), except
+ * `guard_not_mounted`, which an adapter raises without the guard. Lines go to `log` (a
+ * framework's logger) or, without one, to `console.error`.
+ */
+export class WiringReport {
+  #reported = false;
+  readonly #log: GuardLogger | undefined;
+
+  constructor(log?: GuardLogger) {
+    this.#log = log;
+  }
+
+  report(err: GuardError, guardLogs: boolean, route: string | undefined): void {
+    if (err.status !== 500 || this.#reported || (guardLogs && err.code !== "guard_not_mounted")) return;
+    this.#reported = true;
+    const line = { code: err.code, route, reason: err.reason };
+    if (this.#log === undefined) consoleLogger("error")?.error(line, err.reason);
+    else this.#log.error(line, `agentwrit: ${err.reason}`);
+  }
 }

@@ -116,7 +116,11 @@ export interface Guard {
     context?: VerifyContext,
   ): Promise<AgentIdentity>;
   /** A `GuardError` carrying this guard's realm, resource metadata and caps (for adapter-level refusals). */
-  error(code: GuardErrorCode, init?: { scope?: readonly string[]; cause?: unknown; reason?: string }): GuardError;
+  /**
+   * A refusal with this guard's realm and resource metadata. `maxChallengeScopes` overrides the
+   * guard's own cap for this one error (an MCP gate given its own).
+   */
+  error(code: GuardErrorCode, init?: { scope?: readonly string[]; cause?: unknown; reason?: string; maxChallengeScopes?: number }): GuardError;
   /** The configuration in force. */
   describe(): GuardDescription;
   /** `GET {brokerUrl}/v1/health`, within `brokerTimeoutMs`. Never throws. */
@@ -172,12 +176,12 @@ class GuardImpl implements Guard {
     if (o.logger !== undefined) logGuardConfiguration(o.logger, this.describe());
   }
 
-  error(code: GuardErrorCode, init: { scope?: readonly string[]; cause?: unknown; reason?: string } = {}): GuardError {
+  error(code: GuardErrorCode, init: { scope?: readonly string[]; cause?: unknown; reason?: string; maxChallengeScopes?: number } = {}): GuardError {
     return new GuardError(code, {
       ...init,
       realm: this.realm,
       resourceMetadataUrl: this.resourceMetadataUrl,
-      maxChallengeScopes: this.#o.maxChallengeScopes,
+      maxChallengeScopes: init.maxChallengeScopes ?? this.#o.maxChallengeScopes,
     });
   }
 

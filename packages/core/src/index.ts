@@ -14,6 +14,7 @@ export {
   allOf,
   compileRequirement,
   requirementFamily,
+  checkRequirementParams,
   evaluateRequirement,
   isCompiledRequirement,
   isRequirement,
@@ -68,5 +69,6 @@ export {
   splitAdapterOptions,
   toErrorResponse,
   authorizationFromRawHeaders,
+  WiringReport,
   type ErrorResponse,
 } from "./adapter-support.js";

@@ -205,9 +205,11 @@ function unsafeCharName(value: string): string {
 
 /**
  * Checks every placeholder's value before any scope work: a non-empty string of at most
- * `maxParamLength` characters without `*`, `%`, braces, whitespace or controls.
+ * `maxParamLength` characters without `*`, `%`, braces, whitespace or controls. Throws the
+ * refusal `evaluateRequirement` would (`invalid_parameter`, or `requirement_param_missing` for a
+ * route without the parameter); returns nothing when every value is fine.
  */
-function checkParams(req: CompiledRequirement, params: RequirementParams | undefined, options: EvaluateOptions | undefined): void {
+export function checkRequirementParams(req: CompiledRequirement, params: RequirementParams | undefined, options?: EvaluateOptions): void {
   if (req.params.length === 0) return;
   const max = options?.maxParamLength ?? DEFAULT_MAX_PARAM_LENGTH;
   const where = options?.label === undefined ? "" : ` (${options.label})`;
@@ -314,7 +316,7 @@ export function evaluateRequirement(
   params?: RequirementParams,
   options?: EvaluateOptions,
 ): RequirementResult {
-  checkParams(req, params, options);
+  checkRequirementParams(req, params, options);
   const required: string[] = [];
   const missing: string[] = [];
   const satisfied = evaluateNode(req[COMPILED], held, params, required, missing);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { authorizationFromRawHeaders, bearerToken, createGuard, GuardError, optionsFromEnv, resolveGuard, splitAdapterOptions, toErrorResponse } from "../src/index.js";
+import { describe, expect, it, vi } from "vitest";
+import { authorizationFromRawHeaders, bearerToken, createGuard, GuardError, optionsFromEnv, resolveGuard, splitAdapterOptions, toErrorResponse, WiringReport } from "../src/index.js";
 import { makeKey } from "./support/tokens.js";
 
 describe("adapter support", () => {
@@ -58,5 +58,29 @@ describe("adapter support", () => {
     expect(authorizationFromRawHeaders(["aUtHoRiZaTiOn", "1", "Cache-Control", "x", "authorizatioN", "2", "If-None-Match", "y", "Authorization", "3", "authorisation", "z"])).toBe("1, 2, 3");
     const g = createGuard({ publicKey: makeKey().jwk });
     await expect(g.authenticate("Bearer a, Bearer b")).rejects.toMatchObject({ code: "malformed_authorization" });
+  });
+  it("WiringReport: one line per reporter, for 500s only, none when the guard logs them (but guard_not_mounted always)", () => {
+    const lines: [object, string | undefined][] = [];
+    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (o: object, m?: string) => lines.push([o, m]) };
+    const wiring = new WiringReport(log);
+    wiring.report(new GuardError("insufficient_scope", { reason: "client" }), false, "GET /a");
+    wiring.report(new GuardError("requirement_param_missing", { reason: "rename {id}" }), true, "GET /a");
+    expect(lines).toHaveLength(0);
+    wiring.report(new GuardError("requirement_param_missing", { reason: "rename {id}" }), false, "GET /a");
+    wiring.report(new GuardError("requirement_param_missing", { reason: "again" }), false, "GET /a");
+    expect(lines).toEqual([[{ code: "requirement_param_missing", route: "GET /a", reason: "rename {id}" }, "agentwrit: rename {id}"]]);
+    const mounted = new WiringReport(log);
+    mounted.report(new GuardError("guard_not_mounted", { reason: "mount it" }), true, undefined);
+    expect(lines).toHaveLength(2);
+    // Without a logger: console.error, once.
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const toConsole = new WiringReport();
+      for (let i = 0; i < 3; i++) toConsole.report(new GuardError("guard_not_mounted", { reason: "mount it" }), false, "GET /b");
+      expect(errors).toHaveBeenCalledTimes(1);
+      expect(errors.mock.calls[0]?.[0]).toBe("agentwrit: mount it");
+    } finally {
+      errors.mockRestore();
+    }
   });
 });

@@ -113,6 +113,20 @@ describe("403 challenges stay small whatever is missing", () => {
     const { validateHeaderValue } = await import("node:http");
     expect(() => validateHeaderValue("WWW-Authenticate", challenge)).not.toThrow();
   });
+  it("guard.error keeps the guard's cap unless the caller gives its own (an MCP gate's)", async () => {
+    const guard = createGuard({ publicKey: key.jwk, realm: "orders", resourceMetadataUrl: "https://api.example/.well-known/oauth-protected-resource" });
+    const scope = Array.from({ length: 20 }, (_, i) => `read:data:item-${String(i)}`);
+    const own = guard.error("insufficient_scope", { scope });
+    expect(own.problem.scope).toHaveLength(16);
+    expect(own.problem.missing_count).toBe(20);
+    const capped = guard.error("insufficient_scope", { scope, maxChallengeScopes: 3 });
+    expect(capped.problem.scope).toHaveLength(3);
+    expect(capped.wwwAuthenticate).toMatch(/scope="read:data:item-0 read:data:item-1 read:data:item-2"/);
+    for (const e of [own, capped]) {
+      expect(e.wwwAuthenticate).toContain('realm="orders"');
+      expect(e.wwwAuthenticate).toContain('resource_metadata="https://api.example/.well-known/oauth-protected-resource"');
+    }
+  });
   it("a few missing scopes are all named, with no count", () => {
     const e = new GuardError("insufficient_scope", { scope: ["a:b:c", "d:e:f"] });
     expect(e.wwwAuthenticate).toContain('scope="a:b:c d:e:f"');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { anyOf, allOf, compileRequirement, createGuard, evaluateRequirement, isRequirement, requirementFamily, type AgentIdentity } from "../src/index.js";
+import { anyOf, allOf, checkRequirementParams, compileRequirement, createGuard, evaluateRequirement, isRequirement, requirementFamily, type AgentIdentity } from "../src/index.js";
 import { bearer, claims, makeKey, mint } from "./support/tokens.js";
 
 const held = ["read:data:customer-42", "write:data:order-7", "read:reports:*", "read:data:customers:42"];
@@ -29,6 +29,30 @@ describe("requirement forms", () => {
     }
     expect(() => ev(r)).toThrow();
     expect(ev("read:data:customer-{id}", { id: "42:x" }).satisfied).toBe(false);
+  });
+  it("checkRequirementParams refuses exactly what evaluateRequirement refuses, and does no scope work", () => {
+    const r = compileRequirement(["write:data:order-{id}", "read:data:customer-{customer}"]);
+    const outcome = (f: () => unknown): string => {
+      try {
+        f();
+        return "ok";
+      } catch (e) {
+        return (e as { code?: string }).code ?? "other";
+      }
+    };
+    const cases: (Record<string, unknown> | undefined)[] = [
+      undefined, {}, { id: "7" }, { id: "7", customer: "42" }, { id: "7", customer: "" }, { id: "*", customer: "1" }, { id: "7", customer: "x".repeat(257) },
+      { id: "7", customer: "a\u0000" }, { id: "7", customer: 42 }, { id: "7", customer: "%41" },
+    ];
+    for (const p of cases) {
+      for (const options of [undefined, { paramSource: "route" as const }, { maxParamLength: 4 }]) {
+        const expected = outcome(() => evaluateRequirement(r, held, p, options));
+        expect(outcome(() => checkRequirementParams(r, p, options)), JSON.stringify([p, options])).toBe(expected === "ok" ? "ok" : expected);
+      }
+    }
+    expect(outcome(() => checkRequirementParams(r, { id: "7" }, { paramSource: "route" }))).toBe("requirement_param_missing");
+    // Held scopes play no part: values that are fine pass even when no scope is held.
+    expect(checkRequirementParams(r, { id: "7", customer: "42" })).toBeUndefined();
   });
   it("all-of names every missing scope; any-of names every alternative", () => {
     expect(ev(["read:data:customer-1", "read:data:customer-42", "write:data:order-9"]).missing).toEqual([

@@ -8,7 +8,7 @@ import {
   anyOf,
   authorizationFromRawHeaders,
   compileRequirement,
-  consoleLogger,
+  WiringReport,
   GuardError,
   isGuardError,
   markRouteRequirement,
@@ -84,18 +84,6 @@ function refuse(err: GuardError, res: Response, next: NextFunction, passErrors: 
   res.end(r.body);
 }
 
-/**
- * Reports a wiring mistake (a 500 that is the server's fault) once per middleware, on the console,
- * when no guard logger already did: the guard logs its own 500s at `error`.
- */
-class Wiring {
-  #reported = false;
-  report(err: GuardError, guard: Guard | undefined, route: string | undefined): void {
-    if (err.status !== 500 || this.#reported || guard?.logger !== undefined) return;
-    this.#reported = true;
-    consoleLogger("error")?.error({ code: err.code, route, reason: err.reason }, `agentwrit: ${err.reason}`);
-  }
-}
 
 /**
  * Verifies the agent token and, when a requirement is given, the scope it grants; the agent is
@@ -113,13 +101,13 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
   const own = setup(firstIsRequirement ? second : first);
   const { guard, passErrors } = own;
   const contexts = new RouteContexts(requirement);
-  const wiring = new Wiring();
+  const wiring = new WiringReport();
   const fail = (e: unknown, res: Response, next: NextFunction, route: string | undefined): void => {
     if (!isGuardError(e)) {
       next(e);
       return;
     }
-    wiring.report(e, guard, route);
+    wiring.report(e, guard.logger !== undefined, route);
     refuse(e, res, next, passErrors);
   };
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
@@ -162,7 +150,7 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
 
 function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMiddleware {
   const contexts = new RouteContexts(requirement);
-  const wiring = new Wiring();
+  const wiring = new WiringReport();
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
     const verified = verifiedBy.get(req);
@@ -172,7 +160,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
       const err = new GuardError("guard_not_mounted", {
         reason: `${name}() on ${where} ran with no agentwritGuard() before it on this request: mount agentwritGuard() (app-wide or on the route) first`,
       });
-      wiring.report(err, undefined, context.route);
+      wiring.report(err, false, context.route);
       refuse(err, res, next, false);
       return;
     }
@@ -183,7 +171,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
         next(e);
         return;
       }
-      wiring.report(e, verified.guard, context.route);
+      wiring.report(e, verified.guard.logger !== undefined, context.route);
       refuse(e, res, next, verified.passErrors);
       return;
     }

@@ -8,6 +8,7 @@ import {
   authorizationFromRawHeaders,
   isGuardError,
   PROBLEM_CONTENT_TYPE,
+  WiringReport,
   routeVerifyContext,
   toErrorResponse,
   type AgentIdentity,
@@ -145,7 +146,6 @@ export class Checks {
   #make(spec: HookSpec, bound: VerifyContext | undefined): AgentWritHook {
     const guard = this.#guard;
     const slot = this.slot;
-    const wiringLog = this.#wiringLog;
     const requestLog = this.#requestLog;
     // The guard logs its own refusals (500s included) when it has a logger or gets request.log.
     const guardLogs = requestLog || guard.logger !== undefined;
@@ -164,15 +164,11 @@ export class Checks {
       lastContext = { paramSource: base.paramSource, route: base.route, logger: request.log };
       return lastContext;
     };
-    let reported = false;
+    const wiring = new WiringReport(this.#wiringLog);
     /** The refusal to send for `e` (reported once if it is a wiring mistake); anything else is rethrown. */
     const refusal = (e: unknown, request: FastifyRequest, context: VerifyContext): GuardError => {
       if (!isGuardError(e)) throw e;
-      // `guard_not_mounted` is raised here, so the guard never logged it.
-      if (!reported && e.status === 500 && (!guardLogs || e.code === "guard_not_mounted")) {
-        reported = true;
-        wiringLog.error({ code: e.code, route: context.route ?? routeOf(request), reason: e.reason }, `agentwrit: ${e.reason}`);
-      }
+      if (e.status === 500) wiring.report(e, guardLogs, context.route ?? routeOf(request));
       return e;
     };
     const accept = (request: FastifyRequest, identity: AgentIdentity): void => {

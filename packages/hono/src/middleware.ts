@@ -10,6 +10,7 @@ import {
   isGuardError,
   markRouteRequirement,
   toErrorResponse,
+  WiringReport,
   type AgentIdentity,
   type CompiledRequirement,
   type Guard,
@@ -20,7 +21,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { guardSource, type AgentWritHonoOptions } from "./guard-source.js";
-import { paramContext, routeLabel, Wiring } from "./route-context.js";
+import { paramContext, routeLabel } from "./route-context.js";
 
 /** Context variables set by the middleware: `c.get("agentwrit")`, `c.var.agentwrit`. */
 export type AgentWritVariables = { agentwrit: AgentIdentity };
@@ -118,7 +119,7 @@ export function agentwritGuard(
   const firstIsRequirement = first === undefined || isRequirement(first);
   const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
   const source = guardSource(firstIsRequirement ? second : (first as AgentWritHonoOptions));
-  const wiring = new Wiring();
+  const wiring = new WiringReport();
   const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
     const guard = source(c);
     // A request this guard already verified is not asked twice.
@@ -139,7 +140,7 @@ export function agentwritGuard(
       }
     } catch (e) {
       if (!isGuardError(e)) throw e;
-      wiring.report(e, guard, c);
+      wiring.report(e, guard.logger !== undefined, routeLabel(c));
       throw refusal(e);
     }
     await next();
@@ -148,7 +149,7 @@ export function agentwritGuard(
 }
 
 function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareHandler<AgentWritEnv> {
-  const wiring = new Wiring();
+  const wiring = new WiringReport();
   const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
     const verified = verifiedOf(c.req.raw);
     if (verified?.guard === undefined || verified.identity === undefined) {
@@ -156,7 +157,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareH
       const err = new GuardError("guard_not_mounted", {
         reason: `${name}() on ${routeLabel(c)} ran with no agentwritGuard() before it on this request: mount agentwritGuard() (app.use or on the route) first`,
       });
-      wiring.report(err, undefined, c);
+      wiring.report(err, false, routeLabel(c));
       throw refusal(err);
     }
     try {
@@ -164,7 +165,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareH
       verified.guard.authorize(verified.identity, requirement, params, paramContext(c, requirement, params));
     } catch (e) {
       if (!isGuardError(e)) throw e;
-      wiring.report(e, verified.guard, c);
+      wiring.report(e, verified.guard.logger !== undefined, routeLabel(c));
       throw refusal(e);
     }
     await next();

@@ -5,7 +5,7 @@
  * looks at the route, to tell an optional parameter the client left out (400
  * `invalid_parameter`) from one the route never declares (500 `requirement_param_missing`).
  */
-import { consoleLogger, routeVerifyContext, type CompiledRequirement, type Guard, type GuardError, type VerifyContext } from "@agentwrit/guard";
+import { routeVerifyContext, type CompiledRequirement, type VerifyContext } from "@agentwrit/guard";
 import type { Context } from "hono";
 
 const ROUTE_PARAMS: VerifyContext = Object.freeze({ paramSource: "route" });
@@ -29,15 +29,3 @@ export function paramContext(c: Context, requirement: CompiledRequirement | unde
   return ROUTE_PARAMS;
 }
 
-/**
- * Reports a wiring mistake (a 500 that is the server's fault) once per middleware, on the console,
- * when no guard logger already did: the guard logs its own 500s at `error`.
- */
-export class Wiring {
-  #reported = false;
-  report(err: GuardError, guard: Guard | undefined, c: Context): void {
-    if (err.status !== 500 || this.#reported || guard?.logger !== undefined) return;
-    this.#reported = true;
-    consoleLogger("error")?.error({ code: err.code, route: routeLabel(c), reason: err.reason }, `agentwrit: ${err.reason}`);
-  }
-}

@@ -8,7 +8,17 @@
  *    event per message;
  * 3. one 403 names the missing scopes of every refused message (core caps the challenge).
  */
-import { evaluateRequirement, GUARD_ERROR_CODES, GuardError, isGuardError, type AgentIdentity, type CompiledRequirement, type Guard, type GuardErrorCode } from "@agentwrit/guard";
+import {
+  checkRequirementParams,
+  evaluateRequirement,
+  GUARD_ERROR_CODES,
+  isGuardError,
+  type AgentIdentity,
+  type CompiledRequirement,
+  type Guard,
+  type GuardError,
+  type GuardErrorCode,
+} from "@agentwrit/guard";
 import type { Check, Resolution } from "./entries.js";
 
 /** The gate's own limits (they also reach the guard when the gate builds it). */
@@ -17,8 +27,6 @@ export interface AuthorizeLimits {
   /** Set when the gate must cap challenges itself (a guard given as is, with an explicit gate option). */
   readonly maxChallengeScopes: number | undefined;
 }
-
-const NO_SCOPES: readonly string[] = [];
 
 const UNLISTED_REASON = {
   tools: "the tool has no entry in the gate's tools map (unlistedTools: \"deny\")",
@@ -45,13 +53,8 @@ export class Authorizer {
 
   /** A refusal with the guard's realm and resource metadata, capped as the gate says. */
   error(code: GuardErrorCode, init: { scope?: readonly string[]; reason?: string } = {}): GuardError {
-    if (this.limits.maxChallengeScopes === undefined) return this.guard.error(code, init);
-    return new GuardError(code, {
-      ...init,
-      realm: this.guard.realm,
-      resourceMetadataUrl: this.guard.resourceMetadataUrl,
-      maxChallengeScopes: this.limits.maxChallengeScopes,
-    });
+    const cap = this.limits.maxChallengeScopes;
+    return this.guard.error(code, cap === undefined ? init : { ...init, maxChallengeScopes: cap });
   }
 
   /** Step 1 for one check: `undefined` when its values are fine, else the 400 (or 500) to answer. */
@@ -59,7 +62,8 @@ export class Authorizer {
     const requirement = requirementOf(check);
     if (requirement === undefined || requirement.params.length === 0) return undefined;
     try {
-      evaluateRequirement(requirement, NO_SCOPES, check.params, { maxParamLength: this.limits.maxParamLength, label: check.entry.context.route });
+      // The values only (no scope work): the guard evaluates the requirement once, in step 2.
+      checkRequirementParams(requirement, check.params, { maxParamLength: this.limits.maxParamLength, label: check.entry.context.route });
       return undefined;
     } catch (e) {
       // Through the guard when it agrees (one decision event, one log line); else the gate's own.
