@@ -24,6 +24,7 @@ import type { NextFunction, Request, Response } from "express";
 import type { ParamsDictionary } from "express-serve-static-core";
 import type {} from "./augment.js";
 import { RouteContexts } from "./route-context.js";
+import { markVerified, verifiedOf } from "./request-slot.js";
 
 /**
  * An Express middleware generic in the route's params, so that `app.get("/orders/:id", mw, handler)`
@@ -50,21 +51,8 @@ interface Setup {
   readonly guard: Guard;
   readonly passErrors: boolean;
 }
-interface Verified extends Setup {
-  readonly identity: AgentIdentity;
-}
-/**
- * What verified each request, so `requireScope` asks the same guard, answers the same way, and
- * trusts only the identity the guard returned (not whatever `req.agentwrit` holds later). A
- * WeakMap: Express changes every request's prototype, after which V8 adds a property to it (a
- * symbol-keyed one above all) through its slow path; measured, two symbol properties cost several
- * µs per request, a WeakMap entry about one.
- */
-const verifiedBy = new WeakMap<object, Verified>();
-
 function accept(req: Request, setup: Setup, identity: AgentIdentity): void {
-  req.agentwrit = identity;
-  verifiedBy.set(req, { guard: setup.guard, passErrors: setup.passErrors, identity });
+  markVerified(req, { guard: setup.guard, passErrors: setup.passErrors, identity });
 }
 
 function setup(input: AgentWritGuardInput | undefined): Setup {
@@ -117,7 +105,7 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
     let authorization: string | undefined;
     try {
       // A request this guard already verified (an app-wide guard, then a route guard) is not asked twice.
-      const previous = verifiedBy.get(req);
+      const previous = verifiedOf(req);
       identity = previous?.guard === guard ? previous.identity : undefined;
       if (identity !== undefined) {
         if (requirement !== undefined) guard.authorize(identity, requirement, params, context);
@@ -153,7 +141,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
   const wiring = new WiringReport();
   return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
     const context = contexts.of(req);
-    const verified = verifiedBy.get(req);
+    const verified = verifiedOf(req);
     if (verified === undefined) {
       // No guard ran before this check: the server's wiring mistake, not the client's missing token.
       const where = context.route ?? "a middleware";

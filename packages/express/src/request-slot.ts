@@ -1,0 +1,87 @@
+/**
+ * Where a verified request keeps what verified it, and how `req.agentwrit` reads it.
+ *
+ * The record (guard, `passErrors`, identity) lives in a WeakMap keyed by the request, so that
+ * `requireScope` asks the same guard, answers the same way, and trusts only the identity the
+ * guard returned (not whatever `req.agentwrit` holds later).
+ *
+ * `req.agentwrit` is an accessor on Express's own request prototype (the one every app's
+ * `app.request` inherits from), reading that WeakMap: a request takes no new property. Express
+ * swaps every request's prototype, after which V8 adds a property to it through its slow path: a
+ * CPU profile of a hot Express route measured `req.agentwrit = identity` at ~3 µs per request,
+ * against ~0.3 µs for the WeakMap entry (bench/README.md). Assigning `req.agentwrit` yourself
+ * still works: it defines the request's own property, which `requireScope` never trusts.
+ *
+ * A request whose prototype chain is not Express's (or whose prototype already has another
+ * `agentwrit`) gets a plain own property instead.
+ */
+import { IncomingMessage } from "node:http";
+import type { AgentIdentity, Guard } from "@agentwrit/guard";
+
+export interface Verified {
+  readonly guard: Guard;
+  readonly passErrors: boolean;
+  readonly identity: AgentIdentity;
+}
+
+const verifiedBy = new WeakMap<object, Verified>();
+
+/** What verified this request, if a guard did. */
+export function verifiedOf(req: object): Verified | undefined {
+  return verifiedBy.get(req);
+}
+
+function read(this: object): AgentIdentity | undefined {
+  return verifiedBy.get(this)?.identity;
+}
+
+function write(this: object, value: unknown): void {
+  Object.defineProperty(this, "agentwrit", { value, writable: true, enumerable: true, configurable: true });
+}
+
+/** Prototypes (each app's `app.request`) known to inherit the accessor, or known not to. */
+const exposing = new WeakMap<object, boolean>();
+let lastProto: object | null = null;
+let lastExposes = false;
+
+/** Express's shared request prototype in `proto`'s chain: the one whose own prototype is Node's `IncomingMessage.prototype`. */
+function expressRequestPrototype(proto: object | null): object | undefined {
+  for (let p = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+    if (Object.getPrototypeOf(p) === IncomingMessage.prototype) return p;
+  }
+  return undefined;
+}
+
+/** True when `req.agentwrit` of requests with this prototype is the accessor (installed now if need be). */
+function exposes(proto: object | null): boolean {
+  if (proto === lastProto) return lastExposes;
+  let known = proto === null ? false : exposing.get(proto);
+  if (known === undefined) {
+    known = false;
+    const target = expressRequestPrototype(proto);
+    if (target !== undefined) {
+      const own = Object.getOwnPropertyDescriptor(target, "agentwrit");
+      if (own === undefined) {
+        try {
+          Object.defineProperty(target, "agentwrit", { get: read, set: write, enumerable: false, configurable: true });
+          known = true;
+        } catch {
+          // A frozen prototype: own properties then.
+        }
+      } else {
+        known = own.get === read;
+      }
+    }
+    if (proto !== null) exposing.set(proto, known);
+  }
+  lastProto = proto;
+  lastExposes = known;
+  return known;
+}
+
+/** Records what verified `req`; `req.agentwrit` is then its identity. */
+export function markVerified(req: { agentwrit?: AgentIdentity | undefined }, verified: Verified): void {
+  verifiedBy.set(req, verified);
+  // An own `agentwrit` (assigned earlier, or no accessor to read the WeakMap) is overwritten.
+  if (!exposes(Object.getPrototypeOf(req) as object | null) || Object.hasOwn(req, "agentwrit")) req.agentwrit = verified.identity;
+}
