@@ -235,7 +235,17 @@ function buildRows(r) {
       }
       const ticks = Object.entries(h.hot).filter(([id, x]) => id.startsWith(`${fw}/`) && x.nextTickNs !== undefined);
       if (ticks.length > 0) {
-        row("2 tick", `${fw}: one process.nextTick after the hot runs, by server (ns)`, ticks.map(([id, x]) => `${id.slice(fw.length + 1)} ${Math.round(x.nextTickNs)}`).join(" · "), "≳ 200 ns: V8 lost its inline caches");
+        const tickOf = (x) => (x.processes === undefined ? String(Math.round(x.nextTickNs)) : x.processes.map((p) => Math.round(p.nextTickNs)).join("/"));
+        row("2 tick", `${fw}: one process.nextTick after the hot runs, by server (ns)`, ticks.map(([id, x]) => `${id.slice(fw.length + 1)} ${tickOf(x)}`).join(" · "), "≳ 200 ns: V8 lost its inline caches");
+      }
+      const twice = Object.entries(h.hot).filter(([id, x]) => id.startsWith(`${fw}/`) && x.processes !== undefined);
+      if (twice.length > 0) {
+        row(
+          "2 cpu",
+          `${fw}: server CPU per request in each of two processes (the rows above: their mean)`,
+          twice.map(([id, x]) => `${id.slice(fw.length + 1)} ${x.processes.map((p) => p.serverCpuUsPerRequest.toFixed(1)).join(" / ")}`).join(" · "),
+          "µs",
+        );
       }
       const p = h.hotProfile?.[fw];
       if (p !== undefined) {
