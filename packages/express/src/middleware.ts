@@ -126,7 +126,13 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
     }
     guard.verify(authorization, requirement, params, context).then(
       (verified: AgentIdentity) => {
-        accept(req as unknown as Request, own, verified);
+        try {
+          accept(req as unknown as Request, own, verified);
+        } catch (e) {
+          // A request that takes no property (see markVerified): the server's error, passed on.
+          next(e);
+          return;
+        }
         next();
       },
       (e: unknown) => {

@@ -12,8 +12,11 @@
  * against ~0.3 µs for the WeakMap entry (bench/README.md). Assigning `req.agentwrit` yourself
  * still works: it defines the request's own property, which `requireScope` never trusts.
  *
- * A request whose prototype chain is not Express's (or whose prototype already has another
- * `agentwrit`) gets a plain own property instead.
+ * A request whose prototype chain is not Express's, or on whose chain something else answers
+ * `agentwrit`, gets an own property instead. Known limit: a middleware that later moves the request
+ * onto a prototype chain without the accessor (an app of another copy of Express called as a plain
+ * handler, not mounted with `app.use`) leaves `req.agentwrit` undefined there; `requireScope`
+ * still decides from the WeakMap.
  */
 import { IncomingMessage } from "node:http";
 import type { AgentIdentity, Guard } from "@agentwrit/guard";
@@ -79,9 +82,17 @@ function exposes(proto: object | null): boolean {
   return known;
 }
 
-/** Records what verified `req`; `req.agentwrit` is then its identity. */
+/**
+ * Records what verified `req`; `req.agentwrit` then reads its identity. The accessor is trusted
+ * only when reading it back gives that identity now: anything the app put on the prototype chain
+ * (an `agentwrit` on `app.request`, a replaced or deleted accessor, an own value on `req`) makes
+ * the identity the request's own property instead. Throws (a `TypeError`) only when `req` takes
+ * no own property at all (non-extensible, or a non-configurable `agentwrit`): the adapter answers
+ * that as a server error.
+ */
 export function markVerified(req: { agentwrit?: AgentIdentity | undefined }, verified: Verified): void {
   verifiedBy.set(req, verified);
-  // An own `agentwrit` (assigned earlier, or no accessor to read the WeakMap) is overwritten.
-  if (!exposes(Object.getPrototypeOf(req) as object | null) || Object.hasOwn(req, "agentwrit")) req.agentwrit = verified.identity;
+  const identity = verified.identity;
+  if (exposes(Object.getPrototypeOf(req) as object | null) && !Object.hasOwn(req, "agentwrit") && req.agentwrit === identity) return;
+  Object.defineProperty(req, "agentwrit", { value: identity, writable: true, enumerable: true, configurable: true });
 }
