@@ -7,20 +7,8 @@
 // apps) their CPU per request is alike.
 // Run it on an idle machine. A child process is `node nexttick-repro.mjs --serve <plain|plugin>`.
 import { fork } from "node:child_process";
-import { setImmediate } from "node:timers";
 import autocannon from "autocannon";
-
-async function tickCost() {
-  const noop = () => {};
-  const batches = [];
-  for (let b = 0; b < 8; b++) {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < 1000; i++) process.nextTick(noop);
-    if (b > 0) batches.push(Number(process.hrtime.bigint() - t) / 1000);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return batches.sort((a, b) => a - b)[batches.length >> 1];
-}
+import { tickCost } from "./lib/tick.mjs";
 
 async function serve(shape) {
   const { default: Fastify } = await import("fastify");

@@ -9,9 +9,9 @@
 // process can lose V8's inline caches for it after an idle spell (bench/README.md, "nextTick"),
 // which adds microseconds per request to whichever server it happens in.
 import { readFileSync } from "node:fs";
-import { setImmediate } from "node:timers";
 import { Session } from "node:inspector";
 import { attribute } from "./lib/profile.mjs";
+import { tickCost } from "./lib/tick.mjs";
 import { AUDIENCE, ISSUER } from "./lib/tokens.mjs";
 
 const cfg = JSON.parse(process.argv[2] ?? "{}");
@@ -32,20 +32,6 @@ function mainThreadUs() {
 }
 process.on("disconnect", () => process.exit(0));
 
-/** ns per `process.nextTick(noop)` call (queueing only), median of 7 batches after one warm batch. */
-async function tickCost() {
-  const noop = () => {};
-  const batches = [];
-  for (let b = 0; b < 8; b++) {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < 1000; i++) process.nextTick(noop);
-    const ns = Number(process.hrtime.bigint() - t) / 1000;
-    if (b > 0) batches.push(ns);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  batches.sort((a, b) => a - b);
-  return batches[batches.length >> 1];
-}
 let guardOfServer;
 let profiler;
 process.on("message", (m) => {
