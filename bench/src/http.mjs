@@ -20,7 +20,7 @@ export const VARIANTS = {
 };
 /**
  * Variants measured hot in two processes each. Two identical Express processes differ by up to
- * ~5 µs of CPU per request (of ~115 µs), more than the gap being measured; the figures reported
+ * up to ~12 µs of CPU per request (of ~120 µs), more than the gap being measured; the figures reported
  * are the mean of both processes' medians, and each process's is kept (`processes`).
  */
 export const REPLICATED = { express: ["bare", "floor", "local"] };
