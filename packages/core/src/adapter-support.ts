@@ -248,10 +248,11 @@ export class WiringReport {
     this.#log = log;
   }
 
-  report(err: GuardError, guardLogs: boolean, route: string | undefined): void {
+  /** `route`: the route's label, or a function giving it (called only when a line is written). */
+  report(err: GuardError, guardLogs: boolean, route: string | undefined | (() => string | undefined)): void {
     if (err.status !== 500 || this.#reported || (guardLogs && err.code !== "guard_not_mounted")) return;
     this.#reported = true;
-    const line = { code: err.code, route, reason: err.reason };
+    const line = { code: err.code, route: typeof route === "function" ? route() : route, reason: err.reason };
     if (this.#log === undefined) consoleLogger("error")?.error(line, err.reason);
     else this.#log.error(line, `agentwrit: ${err.reason}`);
   }

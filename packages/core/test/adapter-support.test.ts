@@ -69,6 +69,16 @@ describe("adapter support", () => {
     wiring.report(new GuardError("requirement_param_missing", { reason: "rename {id}" }), false, "GET /a");
     wiring.report(new GuardError("requirement_param_missing", { reason: "again" }), false, "GET /a");
     expect(lines).toEqual([[{ code: "requirement_param_missing", route: "GET /a", reason: "rename {id}" }, "agentwrit: rename {id}"]]);
+    // A route given as a function is worked out only for a line that is written.
+    const lazy = new WiringReport(log);
+    const route = vi.fn(() => "GET /lazy");
+    lazy.report(new GuardError("insufficient_scope", { reason: "client" }), false, route);
+    lazy.report(new GuardError("requirement_param_missing", { reason: "logged by the guard" }), true, route);
+    expect(route).not.toHaveBeenCalled();
+    lazy.report(new GuardError("requirement_param_missing", { reason: "rename {x}" }), false, route);
+    lazy.report(new GuardError("requirement_param_missing", { reason: "again" }), false, route);
+    expect(route).toHaveBeenCalledTimes(1);
+    expect(lines.pop()).toEqual([{ code: "requirement_param_missing", route: "GET /lazy", reason: "rename {x}" }, "agentwrit: rename {x}"]);
     const mounted = new WiringReport(log);
     mounted.report(new GuardError("guard_not_mounted", { reason: "mount it" }), true, undefined);
     expect(lines).toHaveLength(2);

@@ -42,11 +42,6 @@ function write(this: object, value: unknown): void {
   Object.defineProperty(this, "agentwrit", { value, writable: true, enumerable: true, configurable: true });
 }
 
-/** Prototypes (each app's `app.request`) known to inherit the accessor, or known not to. */
-const exposing = new WeakMap<object, boolean>();
-let lastProto: object | null = null;
-let lastExposes = false;
-
 /** Express's shared request prototype in `proto`'s chain: the one whose own prototype is Node's `IncomingMessage.prototype`. */
 function expressRequestPrototype(proto: object | null): object | undefined {
   for (let p = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
@@ -55,31 +50,16 @@ function expressRequestPrototype(proto: object | null): object | undefined {
   return undefined;
 }
 
-/** True when `req.agentwrit` of requests with this prototype is the accessor (installed now if need be). */
-function exposes(proto: object | null): boolean {
-  if (proto === lastProto) return lastExposes;
-  let known = proto === null ? false : exposing.get(proto);
-  if (known === undefined) {
-    known = false;
-    const target = expressRequestPrototype(proto);
-    if (target !== undefined) {
-      const own = Object.getOwnPropertyDescriptor(target, "agentwrit");
-      if (own === undefined) {
-        try {
-          Object.defineProperty(target, "agentwrit", { get: read, set: write, enumerable: false, configurable: true });
-          known = true;
-        } catch {
-          // A frozen prototype: own properties then.
-        }
-      } else {
-        known = own.get === read;
-      }
-    }
-    if (proto !== null) exposing.set(proto, known);
+/** Defines the accessor on Express's request prototype in `proto`'s chain, unless it has an `agentwrit` already; true when it did. */
+function install(proto: object | null): boolean {
+  const target = expressRequestPrototype(proto);
+  if (target === undefined || Object.hasOwn(target, "agentwrit")) return false;
+  try {
+    Object.defineProperty(target, "agentwrit", { get: read, set: write, enumerable: false, configurable: true });
+    return true;
+  } catch {
+    return false; // a frozen prototype: own properties then
   }
-  lastProto = proto;
-  lastExposes = known;
-  return known;
 }
 
 /**
@@ -93,6 +73,9 @@ function exposes(proto: object | null): boolean {
 export function markVerified(req: { agentwrit?: AgentIdentity | undefined }, verified: Verified): void {
   verifiedBy.set(req, verified);
   const identity = verified.identity;
-  if (exposes(Object.getPrototypeOf(req) as object | null) && !Object.hasOwn(req, "agentwrit") && req.agentwrit === identity) return;
+  // Once the accessor is installed this read is the whole cost; an own value or anything else on
+  // the chain reads as something else, and the first request of an Express copy installs it.
+  if (req.agentwrit === identity) return;
+  if (install(Object.getPrototypeOf(req) as object | null) && req.agentwrit === identity) return;
   Object.defineProperty(req, "agentwrit", { value: identity, writable: true, enumerable: true, configurable: true });
 }

@@ -168,7 +168,7 @@ export class Checks {
     /** The refusal to send for `e` (reported once if it is a wiring mistake); anything else is rethrown. */
     const refusal = (e: unknown, request: FastifyRequest, context: VerifyContext): GuardError => {
       if (!isGuardError(e)) throw e;
-      if (e.status === 500) wiring.report(e, guardLogs, context.route ?? routeOf(request));
+      wiring.report(e, guardLogs, () => context.route ?? routeOf(request));
       return e;
     };
     const accept = (request: FastifyRequest, identity: AgentIdentity): void => {

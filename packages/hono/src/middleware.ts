@@ -140,7 +140,7 @@ export function agentwritGuard(
       }
     } catch (e) {
       if (!isGuardError(e)) throw e;
-      wiring.report(e, guard.logger !== undefined, routeLabel(c));
+      wiring.report(e, guard.logger !== undefined, () => routeLabel(c));
       throw refusal(e);
     }
     await next();
@@ -165,7 +165,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareH
       verified.guard.authorize(verified.identity, requirement, params, paramContext(c, requirement, params));
     } catch (e) {
       if (!isGuardError(e)) throw e;
-      wiring.report(e, verified.guard.logger !== undefined, routeLabel(c));
+      wiring.report(e, verified.guard.logger !== undefined, () => routeLabel(c));
       throw refusal(e);
     }
     await next();
