@@ -14,16 +14,16 @@ const median = (xs) => {
 
 /** The servers, by id "framework/variant". */
 export const VARIANTS = {
-  express: ["bare", "floor", "local", "hybrid", "a0"],
+  express: ["bare", "floor", "local", "handler", "hybrid", "a0"],
   fastify: ["bare", "bare-plugin", "floor", "floor-onready", "local", "hybrid", "fjwt-cache", "fjwt-nocache"],
-  hono: ["bare", "floor", "local", "hybrid", "honojwt"],
+  hono: ["bare", "floor", "local", "handler", "hybrid", "honojwt"],
 };
 /**
  * Variants measured hot in two processes each. Two identical Express processes differ by up to
  * up to ~12 µs of CPU per request (of ~120 µs), more than the gap being measured; the figures reported
  * are the mean of both processes' medians, and each process's is kept (`processes`).
  */
-export const REPLICATED = { express: ["bare", "floor", "local"] };
+export const REPLICATED = { express: ["bare", "floor", "local", "handler"] };
 const replicaId = (framework, variant) => `${framework}/${variant}#2`;
 /** Which servers are measured with distinct tokens too (ours in local mode, and the anchors). */
 const COLD = { express: ["local", "a0"], fastify: ["local", "fjwt-cache", "fjwt-nocache"], hono: ["local", "honojwt"] };
@@ -106,7 +106,7 @@ export function stopServers(servers) {
  * round so that drift on a shared machine hits every variant alike.
  */
 async function group(servers, ids, makeTokens, cfg, broker, log) {
-  const cursors = Object.fromEntries(ids.map((id) => [id, makeTokens()]));
+  const cursors = Object.fromEntries(ids.map((id) => [id, makeTokens(id)]));
   // Every autocannon run lasts at least ~1 s (it ends on a sampling tick), so --quick skips warm-up.
   if (cfg.warmupRequests > 0) {
     for (const id of ids) await load(servers[id], cursors[id], { connections: cfg.connections, amount: cfg.warmupRequests });
@@ -142,12 +142,12 @@ async function group(servers, ids, makeTokens, cfg, broker, log) {
 }
 
 /**
- * One more hot run against a guarded server, under a CPU profile of exactly that window (taken in
+ * One more run (hot, or cold carrying on with a server's token cursor) against a server, under a CPU profile of exactly that window (taken in
  * the server, 100 µs samples): the CPU of the guard's own code (and what it calls) per request,
  * against the main thread's busy time per request. The profiler's sampling costs the server a
  * little, so the run's throughput is not reported; the shares are what it is for.
  */
-async function profiledHot(server, tokens, cfg) {
+async function profiledRun(server, tokens, cfg) {
   await ask(server.child, "profile-start");
   const r = await load(server, tokens, { connections: cfg.connections, durationSec: cfg.durationSec });
   const p = await ask(server.child, "profile-stop", 60_000);
@@ -219,24 +219,36 @@ export async function runHttp({ keys, broker, hotToken, burstTokens, coldPool, c
         const b = replicated.includes(v) ? measured[replicaId(framework, v)] : undefined;
         hot[`${framework}/${v}`] = b === undefined ? a : bothProcesses(a, b);
       }
-      hotProfile[framework] = await profiledHot(servers[`${framework}/local`], { hot: hotToken }, cfg);
+      hotProfile[framework] = await profiledRun(servers[`${framework}/local`], { hot: hotToken }, cfg);
       const p = hotProfile[framework];
       log(`  ${`${framework}/local`.padEnd(22)} profiled: the guard's own code ${p.guardUsPerRequest.toFixed(2)} µs/request of ${p.busyUsPerRequest.toFixed(1)} µs busy`);
     }
     const largestCache = Math.max(...Object.values(TOKEN_CACHES));
     if (coldPool.length <= largestCache) throw new Error(`cold pool of ${coldPool.length} tokens does not defeat a cache of ${largestCache}`);
+    const coldProfile = {};
     const coldCheck = { poolTokens: coldPool.length, tokenCaches: TOKEN_CACHES, ours: {} };
     for (const [framework, variants] of Object.entries(COLD)) {
       log(`HTTP ${framework}, distinct tokens (pool of ${coldPool.length}, per-server cursor)`);
       const local = servers[`${framework}/local`];
       const before = (await ask(local.child, "stats")).stats;
-      Object.assign(cold, await group(servers, variants.map((v) => `${framework}/${v}`), () => ({ pool: coldPool, cursor: 0 }), cfg, broker, log));
+      const cursors = {};
+      const makeCursor = (id) => (cursors[id] = { pool: coldPool, cursor: 0 });
+      Object.assign(cold, await group(servers, variants.map((v) => `${framework}/${v}`), makeCursor, cfg, broker, log));
       // Every token of the pool verified once more by our server: its cache filled up to cache.max, never beyond.
       const after = (await ask(local.child, "stats")).stats;
       if (after.cacheSize > TOKEN_CACHES.ours) throw new Error(`${framework}: cache grew to ${after.cacheSize}`);
       coldCheck.ours[framework] = { cacheSizeBefore: before.cacheSize, cacheSizeAfter: after.cacheSize, refusalCacheSize: after.refusalCacheSize };
+      // Where a cold request's main-thread time goes, ours and the anchor's, where the cold target is
+      // closest: each server carries on from its own cursor, so every token is still a miss.
+      if (framework === "hono") {
+        coldProfile.hono = {};
+        for (const v of variants) {
+          const p = (coldProfile.hono[v] = await profiledRun(servers[`hono/${v}`], cursors[`hono/${v}`], cfg));
+          log(`  ${`hono/${v}`.padEnd(22)} profiled cold: the token check's own code ${p.guardUsPerRequest.toFixed(1)} µs/request of ${p.busyUsPerRequest.toFixed(1)} µs busy`);
+        }
+      }
     }
-    return { hot, hotProfile, cold, burst100: bursts, coldCheck };
+    return { hot, hotProfile, cold, coldProfile, burst100: bursts, coldCheck };
   } finally {
     stopServers(servers);
   }

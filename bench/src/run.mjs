@@ -210,14 +210,17 @@ function buildRows(r) {
         row("2 http", `${fw} floor with an empty onReady hook`, `${fmt(floorReady.rps)} req/s`, "bare", floorReady.rps / bare.rps);
         row("2 cpu", `${fw} floor with an empty onReady hook: server CPU per request`, us(floorReady.serverCpuUsPerRequest), `bare ${signed(floorReady.serverCpuUsPerRequest - bare.serverCpuUsPerRequest)} µs`);
       }
-      for (const v of ["local", "hybrid"]) {
+      for (const v of ["local", "handler", "hybrid"]) {
         const g = h.hot[`${fw}/${v}`];
-        const label = v === "local" ? "guard local, hot token" : `guard hybrid maxStalenessSec 5, hot (${calls(g.brokerCalls)} to the broker)`;
-        const target = v === "local" && throughputTarget !== undefined ? `≥ ${throughputTarget.toFixed(2)}×` : "";
+        if (g === undefined) continue;
+        const targeted = v === "local" || v === "handler";
+        const label =
+          v === "local" ? "guard local, hot token" : v === "handler" ? "guard local inside the handler (guarded), hot token" : `guard hybrid maxStalenessSec 5, hot (${calls(g.brokerCalls)} to the broker)`;
+        const target = targeted && throughputTarget !== undefined ? `≥ ${throughputTarget.toFixed(2)}×` : "";
         row("2 http", `${fw} ${label}`, `${fmt(g.rps)} req/s`, "bare", g.rps / bare.rps, target, target === "" ? undefined : g.rps / bare.rps >= throughputTarget);
         if (g.serverCpuUsPerRequest !== undefined && bare.serverCpuUsPerRequest !== undefined) {
           const extra = g.serverCpuUsPerRequest - bare.serverCpuUsPerRequest;
-          const cpuTarget = v === "local" ? `≤ +${TARGETS.hotCpuOverBareUs} µs` : "";
+          const cpuTarget = targeted ? `≤ +${TARGETS.hotCpuOverBareUs} µs` : "";
           const overFloor =
             (barePlugin === undefined ? "" : `, bare with a plugin ${signed(g.serverCpuUsPerRequest - barePlugin.serverCpuUsPerRequest)} µs`) +
             (floor === undefined ? "" : `, floor ${signed(g.serverCpuUsPerRequest - floor.serverCpuUsPerRequest)} µs`);
@@ -270,6 +273,18 @@ function buildRows(r) {
       const theirsCold = h.cold[`${fw}/${id}`].serverCpuUsPerRequest;
       if (oursCold !== undefined && theirsCold !== undefined) {
         row("3 cpu", `${fw}: server CPU per cold request, ours vs ${name}`, us(oursCold), us(theirsCold), oursCold / theirsCold);
+        const split = (x) => (x.serverMainThreadUsPerRequest === undefined ? undefined : `${us(x.serverMainThreadUsPerRequest)} · ${us(x.serverCpuUsPerRequest - x.serverMainThreadUsPerRequest)}`);
+        const [a, b] = [split(h.cold[`${fw}/local`]), split(h.cold[`${fw}/${id}`])];
+        if (a !== undefined && b !== undefined) row("3 cpu", `${fw}: of which main thread · other threads, ours vs ${name}`, a, b);
+      }
+      const cp = h.coldProfile?.[fw];
+      if (cp?.local !== undefined && cp[id] !== undefined) {
+        row(
+          "3 profile",
+          `${fw}: main-thread CPU per cold request in the token check's own code, ours vs ${name} (profiled runs)`,
+          `${us(cp.local.guardUsPerRequest)} of ${us(cp.local.busyUsPerRequest)} busy, GC ${us(cp.local.gcUsPerRequest)}`,
+          `${us(cp[id].guardUsPerRequest)} of ${us(cp[id].busyUsPerRequest)} busy, GC ${us(cp[id].gcUsPerRequest)}`,
+        );
       }
     }
     if (h.coldCheck !== undefined) {
@@ -367,6 +382,14 @@ function printHotProfiles(h) {
     process.stdout.write(
       `\nThe guard's own code on ${fw}, hot token (profiled run, ${fmt(p.requests)} requests): ${p.guardUsPerRequest.toFixed(2)} µs per request ` +
         `(${(p.guardShareOfBusy * 100).toFixed(1)}% of the main thread's ${p.busyUsPerRequest.toFixed(1)} µs busy; garbage collection ${p.gcUsPerRequest.toFixed(2)} µs, not attributed):\n`,
+    );
+    for (const t of p.top) process.stdout.write(`  ${t.usPerRequest.toFixed(3).padStart(7)} µs  ${t.function}\n`);
+  }
+  for (const [v, p] of Object.entries(h?.coldProfile?.hono ?? {})) {
+    const who = v === "local" ? "the guard's own code" : "hono/jwt's own code (its middleware and JWT utilities)";
+    process.stdout.write(
+      `\nCold on hono, ${who} (profiled run, every request a new token, ${fmt(p.requests)} requests): ${p.guardUsPerRequest.toFixed(2)} µs of main thread per request ` +
+        `(${(p.guardShareOfBusy * 100).toFixed(1)}% of the main thread's ${p.busyUsPerRequest.toFixed(1)} µs busy; garbage collection ${p.gcUsPerRequest.toFixed(2)} µs, not attributed; the signature check itself runs on libuv's pool, not in this profile):\n`,
     );
     for (const t of p.top) process.stdout.write(`  ${t.usPerRequest.toFixed(3).padStart(7)} µs  ${t.function}\n`);
   }

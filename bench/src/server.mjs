@@ -10,7 +10,7 @@
 // which adds microseconds per request to whichever server it happens in.
 import { readFileSync } from "node:fs";
 import { Session } from "node:inspector";
-import { attribute } from "./lib/profile.mjs";
+import { attribute, OWNERS } from "./lib/profile.mjs";
 import { tickCost } from "./lib/tick.mjs";
 import { AUDIENCE, ISSUER } from "./lib/tokens.mjs";
 
@@ -52,7 +52,7 @@ process.on("message", (m) => {
   } else if (m?.type === "profile-stop") {
     profiler.post("Profiler.stop", (err, result) => {
       profiler.disconnect();
-      process.send({ type: "profile-stop", ...(err ? { error: String(err) } : { attribution: attribute(result.profile) }) });
+      process.send({ type: "profile-stop", ...(err ? { error: String(err) } : { attribution: attribute(result.profile, 8, OWNERS[cfg.variant === "honojwt" ? "hono/jwt" : "guard"]) }) });
     });
   }
 });
@@ -67,7 +67,7 @@ const FLOOR_AGENT = Object.freeze({ agentId: "floor" });
 
 function guardOptions() {
   const common = { publicKey: cfg.publicKeyPem, issuer: ISSUER, audience: AUDIENCE };
-  if (cfg.variant === "local") return { ...common, mode: "local" };
+  if (cfg.variant === "local" || cfg.variant === "handler") return { ...common, mode: "local" };
   if (cfg.variant === "hybrid") return { ...common, mode: "hybrid", brokerUrl: cfg.brokerUrl, maxStalenessSec: cfg.maxStalenessSec ?? 5 };
   throw new Error(`no guard for variant ${cfg.variant}`);
 }
@@ -90,6 +90,11 @@ async function expressServer() {
   } else if (cfg.variant === "a0") {
     const { auth } = await import("express-oauth2-jwt-bearer");
     app.get("/orders/:id", auth({ issuer: ISSUER, audience: AUDIENCE, publicKey: cfg.publicKeyPem, tokenSigningAlg: "EdDSA" }), handler);
+  } else if (cfg.variant === "handler") {
+    // The guard inside the route's one handler (`guarded`): no router layer of its own.
+    const { guarded, createGuard } = await import("@agentwrit/guard-express");
+    guardOfServer = createGuard(guardOptions());
+    app.get("/orders/:id", guarded(guardOfServer, handler));
   } else {
     const { agentwritGuard, createGuard } = await import("@agentwrit/guard-express");
     guardOfServer = createGuard(guardOptions());
@@ -162,6 +167,11 @@ async function honoServer() {
     const der = Buffer.from(cfg.publicKeyPem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
     const key = await globalThis.crypto.subtle.importKey("spki", der, { name: "Ed25519" }, false, ["verify"]);
     app.get("/orders/:id", jwt({ secret: key, alg: "EdDSA", verification: { iss: ISSUER, aud: AUDIENCE } }), handler);
+  } else if (cfg.variant === "handler") {
+    // The guard inside the route's one handler (`guarded`): Hono then composes no middleware chain.
+    const { guarded, createGuard } = await import("@agentwrit/guard-hono");
+    guardOfServer = createGuard(guardOptions());
+    app.get("/orders/:id", guarded(guardOfServer, handler));
   } else {
     const { agentwritGuard, createGuard } = await import("@agentwrit/guard-hono");
     guardOfServer = createGuard(guardOptions());

@@ -42,16 +42,21 @@ export function summarize(file, window = undefined, top = 15) {
 const TRANSPARENT = /^(?:$|node:|internal\/)|\/node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(?:lru-cache|jose)\//;
 /** The guard's own code: the packages' built `dist`, however it was installed. */
 const GUARD = /\/packages\/(?:core|express|fastify|hono)\/dist\/|\/node_modules\/@agentwrit\/guard[^/]*\//;
+/** Whose code a profile attributes: the guard's, or an anchor's (`hono/jwt`: Hono's jwt middleware and its JWT utilities). */
+export const OWNERS = {
+  guard: GUARD,
+  "hono/jwt": /\/node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?hono\/dist\/(?:middleware\/jwt|utils\/jwt|utils\/encode|utils\/buffer)\//,
+};
 
 /**
  * Where a server's CPU went, from a profile of one measured window (an object as the inspector's
- * `Profiler.stop` returns it). A sample is the guard's when, walking from the running function up
+ * `Profiler.stop` returns it). A sample is the guard's (or, given `own`, that code's: an anchor's) when, walking from the running function up
  * its stack past builtins, Node's internals and the guard's dependencies (lru-cache, jose), the
  * first frame met is the guard's: the guard's own work and what it calls, never what runs after
  * it hands the request on (the route's handler runs under the guard's frame once the guard calls
  * `next()`/`done()`, so a frame of the framework or the app met first stops the walk).
  */
-export function attribute(profile, top = 8) {
+export function attribute(profile, top = 8, own = GUARD) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -62,7 +67,7 @@ export function attribute(profile, top = 8) {
     const n = byId.get(id);
     const f = n.callFrame;
     if (f.functionName === "(idle)" || f.functionName === "(garbage collector)" || f.functionName === "(program)") o = f.functionName;
-    else if (GUARD.test(f.url)) o = "guard";
+    else if (own.test(f.url)) o = "guard";
     else if (TRANSPARENT.test(f.url.replace(/^file:\/\//, ""))) {
       const p = parent.get(id);
       o = p === undefined || byId.get(p).callFrame.functionName === "(root)" ? "other" : owner(p);

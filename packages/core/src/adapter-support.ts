@@ -189,6 +189,28 @@ export function routeVerifyContext(requirement: Requirement | CompiledRequiremen
   return Object.freeze({ paramSource: declaresAll ? "input" : "route", route });
 }
 
+/**
+ * The arguments of an adapter's `guarded(requirement?, options?, handler)`: the handler last, and
+ * before it what the adapter's `agentwritGuard` takes.
+ * @throws TypeError when the last argument is not a function or more than three are given
+ */
+export function guardedArgs(args: readonly unknown[]): { readonly handler: (...a: never[]) => unknown; readonly first: unknown; readonly second: unknown } {
+  const handler = args.at(-1);
+  if (typeof handler !== "function" || args.length > 3) {
+    throw new TypeError("agentwrit: guarded(requirement?, options?, handler): the last argument must be the route's handler");
+  }
+  return { handler: handler as (...a: never[]) => unknown, first: args.length > 1 ? args[0] : undefined, second: args.length > 2 ? args[1] : undefined };
+}
+
+/**
+ * What an adapter hands a framework's `next(err)` / `done(err)` for something thrown. Express and
+ * Fastify's callback hooks take a falsy error (`undefined`, `null`, `0`, `""`, `false`) for none and
+ * run the next handler, so a falsy throw would pass the request on: it becomes an `Error` instead.
+ */
+export function asNextError(e: unknown): unknown {
+  return e ? e : new Error(`agentwrit: a falsy value (${String(e)}) was thrown`);
+}
+
 const REQUIREMENT_TAG = Symbol.for("@agentwrit/guard.routeRequirement");
 
 /**

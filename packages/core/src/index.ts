@@ -64,6 +64,8 @@ export {
   placeholdersMissingFromRoute,
   routeVerifyContext,
   markRouteRequirement,
+  guardedArgs,
+  asNextError,
   checkRouteTable,
   type RouteTableEntry,
   splitAdapterOptions,

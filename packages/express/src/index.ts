@@ -6,6 +6,7 @@ export {
   type AgentWritMiddleware,
   type AgentWritGuardInput,
 } from "./middleware.js";
+export { guarded, type GuardedRequestHandler } from "./guarded.js";
 export { checkRoutes } from "./check-routes.js";
 export type { AgentWritRequest, AgentWritVerified } from "./augment.js";
 export {

@@ -4,6 +4,7 @@
  */
 import {
   splitAdapterOptions,
+  asNextError,
   isRequirement,
   anyOf,
   authorizationFromRawHeaders,
@@ -84,6 +85,15 @@ function refuse(err: GuardError, res: Response, next: NextFunction, passErrors: 
 export function agentwritGuard(requirement?: Requirement | CompiledRequirement, options?: AgentWritGuardInput): AgentWritMiddleware;
 export function agentwritGuard(options: AgentWritGuardInput): AgentWritMiddleware;
 export function agentwritGuard(first?: Requirement | CompiledRequirement | AgentWritGuardInput, second?: AgentWritGuardInput): AgentWritMiddleware {
+  const { middleware, requirement } = guardMiddleware(first, second);
+  return markRouteRequirement(middleware, requirement);
+}
+
+/** `agentwritGuard`'s middleware, unmarked, and the requirement it checks (`guarded` wraps it). */
+export function guardMiddleware(
+  first?: Requirement | CompiledRequirement | AgentWritGuardInput,
+  second?: AgentWritGuardInput,
+): { readonly middleware: AgentWritMiddleware; readonly requirement: CompiledRequirement | undefined } {
   const firstIsRequirement = first === undefined || isRequirement(first);
   const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
   const own = setup(firstIsRequirement ? second : first);
@@ -92,13 +102,13 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
   const wiring = new WiringReport();
   const fail = (e: unknown, res: Response, next: NextFunction, route: string | undefined): void => {
     if (!isGuardError(e)) {
-      next(e);
+      next(asNextError(e));
       return;
     }
     wiring.report(e, guard.logger !== undefined, route);
     refuse(e, res, next, passErrors);
   };
-  return markRouteRequirement<AgentWritMiddleware>((req, res, next) => {
+  const middleware: AgentWritMiddleware = (req, res, next) => {
     const context = contexts.of(req);
     const params = req.params as RequirementParams;
     let identity: AgentIdentity | undefined;
@@ -139,7 +149,8 @@ export function agentwritGuard(first?: Requirement | CompiledRequirement | Agent
         fail(e, res, next, context.route);
       },
     );
-  }, requirement);
+  };
+  return { middleware, requirement };
 }
 
 function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMiddleware {
@@ -162,7 +173,7 @@ function scopeCheck(requirement: CompiledRequirement, name: string): AgentWritMi
       verified.guard.authorize(verified.identity, requirement, req.params as RequirementParams, context);
     } catch (e) {
       if (!isGuardError(e)) {
-        next(e);
+        next(asNextError(e));
         return;
       }
       wiring.report(e, verified.guard.logger !== undefined, context.route);

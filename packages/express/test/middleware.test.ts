@@ -148,6 +148,40 @@ describe.each([
     await request(probed).get("/orders/8").set("Authorization", bearer(token)).expect(403);
     expect(sync).toEqual([false, true, true]);
   });
+
+  it("turns a falsy throw inside the guard into an error, never next(undefined) (which Express reads as a pass)", async () => {
+    const failing = createGuard({ publicKey: key.publicKeyPem });
+    const reached = vi.fn();
+    const guarded = build(express, (a) => {
+      a.get("/", agentwritGuard(failing), (_req, res) => {
+        reached();
+        res.send("handler");
+      });
+      a.get("/scoped", agentwritGuard(failing), requireScope("read:data:customer-42"), (_req, res) => {
+        reached();
+        res.send("handler");
+      });
+      a.use(((err: unknown, _req, res, _next) => {
+        res.status(500).send(err instanceof Error ? err.message : "not an error");
+      }) as ErrorRequestHandler);
+    });
+    const spy = vi.spyOn(failing, "verifyCached").mockImplementation(() => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the hostile case under test
+      throw undefined;
+    });
+    const res = await request(guarded).get("/").set("Authorization", bearer(token));
+    expect(res.status).toBe(500);
+    expect(res.text).toBe("agentwrit: a falsy value (undefined) was thrown");
+    spy.mockRestore();
+    vi.spyOn(failing, "authorize").mockImplementation(() => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the hostile case under test
+      throw null;
+    });
+    const scoped = await request(guarded).get("/scoped").set("Authorization", bearer(token));
+    expect(scoped.status).toBe(500);
+    expect(scoped.text).toBe("agentwrit: a falsy value (null) was thrown");
+    expect(reached).not.toHaveBeenCalled();
+  });
 });
 
 describe("construction", () => {

@@ -5,6 +5,7 @@
  * `request.agentwrit`, which handlers may overwrite), and where it logs.
  */
 import {
+  asNextError,
   authorizationFromRawHeaders,
   isGuardError,
   PROBLEM_CONTENT_TYPE,
@@ -233,15 +234,20 @@ function hookOf(check: (request: FastifyRequest) => Outcome): AgentWritHook {
     try {
       outcome = check(request);
     } catch (e) {
-      done(e as Error);
+      done(asNextError(e) as Error);
       return undefined;
     }
     if (outcome === undefined) done();
     else if (outcome instanceof Promise) {
-      outcome.then((err) => {
-        if (err === undefined) done();
-        else refuse(reply, err);
-      }, done);
+      outcome.then(
+        (err) => {
+          if (err === undefined) done();
+          else refuse(reply, err);
+        },
+        (e: unknown) => {
+          done(asNextError(e) as Error);
+        },
+      );
     } else refuse(reply, outcome);
     return undefined;
   }

@@ -170,6 +170,30 @@ describe("hooks", () => {
     expect(outcomes).toEqual([undefined, undefined, "sent", "sent"]);
     await app.close();
   });
+
+  it("turns a falsy throw or rejection inside the guard into a 500, never done(undefined) (which Fastify reads as a pass)", async () => {
+    const failing = createGuard({ publicKey: key.publicKeyPem });
+    const reached = vi.fn();
+    const app = await build(failing, (a) => {
+      a.get("/", { onRequest: a.agentwritGuard() }, async () => {
+        reached();
+        return { ok: true };
+      });
+    });
+    const cached = vi.spyOn(failing, "verifyCached").mockImplementation(() => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the hostile case under test
+      throw undefined;
+    });
+    const sync = await app.inject({ url: "/", headers: auth(token) });
+    expect(sync.statusCode).toBe(500);
+    cached.mockReturnValue(undefined);
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the hostile case under test
+    vi.spyOn(failing, "verify").mockImplementation(() => Promise.reject(undefined));
+    const async = await app.inject({ url: "/", headers: auth(token) });
+    expect(async.statusCode).toBe(500);
+    expect(reached).not.toHaveBeenCalled();
+    await app.close();
+  });
 });
 
 describe("construction", () => {

@@ -6,6 +6,7 @@ export {
   type AgentWritEnv,
   type AgentWritContext,
 } from "./middleware.js";
+export { guarded, type GuardedHandler } from "./guarded.js";
 export type { AgentWritHonoOptions } from "./guard-source.js";
 export { checkRoutes } from "./check-routes.js";
 export {

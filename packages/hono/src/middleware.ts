@@ -102,6 +102,62 @@ function refusal(err: GuardError): HTTPException {
 const paramsOf = (c: Context): Record<string, string> => c.req.param();
 
 /**
+ * The check `agentwritGuard` and `guarded` share, built once per middleware or handler: it verifies
+ * the request and sets `c.var.agentwrit`, returning `undefined` when it is done (a cached token, or
+ * a request the same guard verified already) and a promise otherwise. A refusal is thrown (or the
+ * promise rejects) as the `HTTPException` Hono answers.
+ */
+export interface Verification {
+  readonly requirement: CompiledRequirement | undefined;
+  readonly check: (c: Context) => Promise<void> | undefined;
+}
+
+/** Reads `agentwritGuard`'s arguments: `(requirement?, options?)` or `(options)`. */
+export function verification(first?: Requirement | CompiledRequirement | AgentWritHonoOptions, second?: AgentWritHonoOptions): Verification {
+  const firstIsRequirement = first === undefined || isRequirement(first);
+  const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
+  const source = guardSource(firstIsRequirement ? second : (first as AgentWritHonoOptions));
+  const wiring = new WiringReport();
+  const refuse = (e: unknown, guard: Guard, c: Context): never => {
+    if (!isGuardError(e)) throw e;
+    wiring.report(e, guard.logger !== undefined, () => routeLabel(c));
+    throw refusal(e);
+  };
+  const check = (c: Context): Promise<void> | undefined => {
+    const guard = source(c);
+    // A request this guard already verified is not asked twice.
+    const known = knownTo(c.req.raw, guard);
+    try {
+      if (known === undefined) {
+        // c.req.param() builds an object: only when a requirement can use it.
+        const params = requirement === undefined ? undefined : paramsOf(c);
+        const context = paramContext(c, requirement, params);
+        // Every Authorization header: Hono joins several (refused as several credentials).
+        const authorization = c.req.header("authorization");
+        // A cached token is answered without a promise.
+        const identity = guard.verifyCached(authorization, requirement, params, context);
+        if (identity === undefined) {
+          return guard.verify(authorization, requirement, params, context).then(
+            (verified) => {
+              accept(c, guard, verified);
+            },
+            (e: unknown) => refuse(e, guard, c),
+          );
+        }
+        accept(c, guard, identity);
+      } else if (requirement !== undefined) {
+        const params = paramsOf(c);
+        guard.authorize(known, requirement, params, paramContext(c, requirement, params));
+      }
+    } catch (e) {
+      refuse(e, guard, c);
+    }
+    return undefined;
+  };
+  return { requirement, check };
+}
+
+/**
  * Verifies the agent token and, when a requirement is given, the scope it grants; the agent is
  * then `c.get("agentwrit")`. `{placeholders}` bind to `c.req.param()`.
  * Options may be a function of the context (`(c) => ({ brokerUrl: c.env.AGENTWRIT_BROKER_URL })`).
@@ -116,33 +172,10 @@ export function agentwritGuard(
   first?: Requirement | CompiledRequirement | AgentWritHonoOptions,
   second?: AgentWritHonoOptions,
 ): MiddlewareHandler<AgentWritEnv> {
-  const firstIsRequirement = first === undefined || isRequirement(first);
-  const requirement = firstIsRequirement && first !== undefined ? compileRequirement(first) : undefined;
-  const source = guardSource(firstIsRequirement ? second : (first as AgentWritHonoOptions));
-  const wiring = new WiringReport();
+  const { requirement, check } = verification(first, second);
   const middleware = createMiddleware<AgentWritEnv>(async (c, next) => {
-    const guard = source(c);
-    // A request this guard already verified is not asked twice.
-    const known = knownTo(c.req.raw, guard);
-    try {
-      if (known === undefined) {
-        // c.req.param() builds an object: only when a requirement can use it.
-        const params = requirement === undefined ? undefined : paramsOf(c);
-        const context = paramContext(c, requirement, params);
-        // Every Authorization header: Hono joins several (refused as several credentials).
-        const authorization = c.req.header("authorization");
-        // A cached token is answered without an await (no promise but next()'s).
-        const identity = guard.verifyCached(authorization, requirement, params, context) ?? (await guard.verify(authorization, requirement, params, context));
-        accept(c, guard, identity);
-      } else if (requirement !== undefined) {
-        const params = paramsOf(c);
-        guard.authorize(known, requirement, params, paramContext(c, requirement, params));
-      }
-    } catch (e) {
-      if (!isGuardError(e)) throw e;
-      wiring.report(e, guard.logger !== undefined, () => routeLabel(c));
-      throw refusal(e);
-    }
+    const pending = check(c);
+    if (pending !== undefined) await pending;
     await next();
   });
   return markRouteRequirement(middleware, requirement);

@@ -2,7 +2,7 @@
  * Express glue (`@agentwrit/guard-mcp/express`): the gate as middleware in front of the SDK's
  * `StreamableHTTPServerTransport`, and the RFC 9728 metadata endpoint. Type-only Express imports.
  */
-import { authorizationFromRawHeaders } from "@agentwrit/guard";
+import { asNextError, authorizationFromRawHeaders } from "@agentwrit/guard";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { bodyLimits, readNodeBody, type BodyLimits } from "./body.js";
@@ -98,7 +98,10 @@ export function mcpGateMiddleware(gate: McpGate, options: McpGateMiddlewareOptio
       observeSession(gate, result, res);
       next();
     };
-    run().catch(next);
+    run().catch((e: unknown) => {
+      // Never next(undefined): Express would take a falsy rejection for a pass.
+      next(asNextError(e));
+    });
   };
 }
 

@@ -5,7 +5,7 @@ import express from "express";
 import { Hono } from "hono";
 import type { McpGateVariables } from "../src/hono.js";
 import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as z from "zod";
 import { mcpGateMiddleware } from "../src/express.js";
 import { mcpGate } from "../src/hono.js";
@@ -64,6 +64,17 @@ describe("Express middleware", () => {
     const bad = await request(app(false)).post("/mcp").set("Authorization", `Bearer ${token}`).set("Content-Type", "application/json").send("{nope");
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ jsonrpc: "2.0", error: { code: -32700 }, id: null });
+  });
+
+  it("answers a falsy rejection inside the gate with a 500, never next(undefined) (which Express reads as a pass)", async () => {
+    const spy = vi.spyOn(gate, "checkHttp").mockImplementation(() => Promise.reject(undefined)); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors -- the hostile case under test
+    try {
+      const res = await request(app(true)).post("/mcp").set("authorization", `Bearer ${token}`).send(toolCall("whoami", {}));
+      expect(res.status).toBe(500);
+      expect(res.body).not.toHaveProperty("clientId");
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("refuses several Authorization headers", async () => {
