@@ -8,7 +8,7 @@ import type { GuardError } from "./errors.js";
 import { createGuard, type Guard, type VerifyContext } from "./guard.js";
 import { consoleLogger, type GuardLogger } from "./log.js";
 import type { GuardOptions } from "./options.js";
-import { compileRequirement, type CompiledRequirement, type Requirement } from "./requirement.js";
+import { compileRequirement, isRequirement, type CompiledRequirement, type Requirement } from "./requirement.js";
 
 /** The environment variables adapters read when given no options. */
 export const GUARD_ENV_VARS = ["AGENTWRIT_BROKER_URL", "AGENTWRIT_PUBLIC_KEY", "AGENTWRIT_AUDIENCE", "AGENTWRIT_ISSUER", "AGENTWRIT_LOG"] as const;
@@ -199,16 +199,24 @@ export function guardedArgs(args: readonly unknown[]): { readonly handler: (...a
   if (typeof handler !== "function" || args.length > 3) {
     throw new TypeError("agentwrit: guarded(requirement?, options?, handler): the last argument must be the route's handler");
   }
-  return { handler: handler as (...a: never[]) => unknown, first: args.length > 1 ? args[0] : undefined, second: args.length > 2 ? args[1] : undefined };
+  const first = args.length > 1 ? args[0] : undefined;
+  const second = args.length > 2 ? args[1] : undefined;
+  if (first !== undefined && second !== undefined && !isRequirement(first)) {
+    // `guarded(guard, middleware, handler)` from plain JavaScript: the middle argument would be ignored.
+    throw new TypeError("agentwrit: guarded(options, x, handler): options come after a requirement, and nothing comes between them and the handler");
+  }
+  return { handler: handler as (...a: never[]) => unknown, first, second };
 }
 
 /**
  * What an adapter hands a framework's `next(err)` / `done(err)` for something thrown. Express and
- * Fastify's callback hooks take a falsy error (`undefined`, `null`, `0`, `""`, `false`) for none and
- * run the next handler, so a falsy throw would pass the request on: it becomes an `Error` instead.
+ * Fastify's callback hooks take a falsy error (`undefined`, `null`, `0`, `""`, `false`) for none,
+ * and Express reads the strings `"route"` and `"router"` as "skip to the next route / out of this
+ * router": any of them would pass the request on. Anything that is not an object becomes an
+ * `Error` naming only its type (never its value, which could be any text).
  */
 export function asNextError(e: unknown): unknown {
-  return e ? e : new Error(`agentwrit: a falsy value (${String(e)}) was thrown`);
+  return (typeof e === "object" && e !== null) || typeof e === "function" ? e : new Error(`agentwrit: a value that is not an error was thrown (${e === null ? "null" : typeof e})`);
 }
 
 const REQUIREMENT_TAG = Symbol.for("@agentwrit/guard.routeRequirement");

@@ -18,17 +18,13 @@ export type GuardedRequestHandler<P = ParamsDictionary> = (req: AgentWritRequest
 
 type Handle = (req: Request, res: Response, next: NextFunction) => unknown;
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
-}
-
 /**
  * A route handler that verifies the agent token (and the requirement, if given) before calling
  * `handler` with `req.agentwrit` set: `app.get("/orders/:id", guarded("read:data:order-{id}", (req, res) => …))`.
  * Takes `agentwritGuard`'s arguments before the handler and answers exactly as it does (the same
  * refusals, `passErrors`, the same guard); a request an earlier `agentwritGuard` of the same
  * guard verified is only checked against the requirement. What the handler throws, or the promise
- * it returns rejects with, goes to `next(err)` (Express 4 included).
+ * it returns rejects with, goes to `next(err)` (Express 4 included; as on Express 5, a `Promise`, not any thenable).
  * @throws TypeError at construction for a malformed requirement or configuration, or no handler
  */
 export function guarded<P = ParamsDictionary>(handler: GuardedRequestHandler<P>): AgentWritMiddleware;
@@ -51,17 +47,16 @@ export function guarded(...args: unknown[]): AgentWritMiddleware {
         next(err);
         return;
       }
-      let result: unknown;
       try {
-        result = inner(req as unknown as Request, res, next);
+        const result = inner(req as unknown as Request, res, next);
+        // As Express 5 does for a handler: a promise's rejection goes to next(err) (on Express 4 too).
+        if (result instanceof Promise) {
+          result.then(undefined, (e: unknown) => {
+            next(asNextError(e));
+          });
+        }
       } catch (e) {
         next(asNextError(e));
-        return;
-      }
-      if (isThenable(result)) {
-        result.then(undefined, (e: unknown) => {
-          next(asNextError(e));
-        });
       }
     });
   };

@@ -139,7 +139,7 @@ describe.each([
     });
     const res = await request(falsy).get("/guard").set("authorization", bearer(token));
     expect(res.status).toBe(500);
-    expect(res.body).toEqual({ caught: "agentwrit: a falsy value (undefined) was thrown" });
+    expect(res.body).toEqual({ caught: "agentwrit: a value that is not an error was thrown (undefined)" });
     vi.restoreAllMocks();
     const thrown = await request(falsy).get("/handler").set("authorization", bearer(token));
     expect(thrown.status).toBe(500);

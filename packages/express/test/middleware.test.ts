@@ -171,7 +171,7 @@ describe.each([
     });
     const res = await request(guarded).get("/").set("Authorization", bearer(token));
     expect(res.status).toBe(500);
-    expect(res.text).toBe("agentwrit: a falsy value (undefined) was thrown");
+    expect(res.text).toBe("agentwrit: a value that is not an error was thrown (undefined)");
     spy.mockRestore();
     vi.spyOn(failing, "authorize").mockImplementation(() => {
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- the hostile case under test
@@ -179,7 +179,7 @@ describe.each([
     });
     const scoped = await request(guarded).get("/scoped").set("Authorization", bearer(token));
     expect(scoped.status).toBe(500);
-    expect(scoped.text).toBe("agentwrit: a falsy value (null) was thrown");
+    expect(scoped.text).toBe("agentwrit: a value that is not an error was thrown (null)");
     expect(reached).not.toHaveBeenCalled();
   });
 });

@@ -145,9 +145,13 @@ export function verification(first?: Requirement | CompiledRequirement | AgentWr
           );
         }
         accept(c, guard, identity);
-      } else if (requirement !== undefined) {
-        const params = paramsOf(c);
-        guard.authorize(known, requirement, params, paramContext(c, requirement, params));
+      } else {
+        if (requirement !== undefined) {
+          const params = paramsOf(c);
+          guard.authorize(known, requirement, params, paramContext(c, requirement, params));
+        }
+        // A sub-app handed c.req.raw has a context of its own: the agent goes on it too.
+        c.set("agentwrit", known);
       }
     } catch (e) {
       refuse(e, guard, c);
