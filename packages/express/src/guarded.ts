@@ -1,9 +1,9 @@
 /**
  * `guarded(…, handler)`: the guard as part of a route's handler instead of a middleware before it.
  *
- * Express runs every handler of a route through its router's layer dispatch; one middleware more
- * (one that does nothing costs about the same) is ~5 µs of CPU per request on Node here
- * (bench/README.md, "Hot, Express"). Wrapped this way the check is `agentwritGuard`'s, with the
+ * Express runs every handler of a route through its router's layer dispatch; this saves the
+ * guard's layer (−4 to −5 µs of CPU per request side by side on Node here, within the noise of
+ * Express in a full bench run: bench/README.md, "Hot, Express"). The check is `agentwritGuard`'s, with the
  * same arguments and answers, and the handler is called as soon as it passes (synchronously for a
  * cached token), with no layer between them.
  */
