@@ -47,6 +47,18 @@ function cached(options: Guard | GuardOptions): Guard {
   return guard;
 }
 
+/**
+ * What an options function returned, refused when it is a promise (an async function, or a
+ * middleware passed where the options go): a wiring mistake, thrown as a `TypeError` (a 500 with a
+ * log line), and the promise's own rejection is consumed so that it cannot crash the process.
+ */
+function synchronous(returned: Guard | GuardOptions): Guard | GuardOptions {
+  const then: unknown = (returned as { then?: unknown } | null)?.then;
+  if (typeof then !== "function") return returned;
+  Promise.resolve(returned).catch(() => undefined);
+  throw new TypeError("agentwrit: the options function returned a promise; it must return a Guard or GuardOptions synchronously");
+}
+
 /** `process.env` where a `process` global exists (Node, Bun, Deno, Workers with nodejs_compat), else `undefined`. */
 function processEnv(): Readonly<Record<string, string | undefined>> | undefined {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
@@ -59,7 +71,7 @@ function processEnv(): Readonly<Record<string, string | undefined>> | undefined 
  * shared one for that configuration (`guardFromEnv`), including `AGENTWRIT_LOG`'s logger.
  */
 export function guardSource(options: AgentWritHonoOptions | undefined): (c: Context) => Guard {
-  if (typeof options === "function") return (c) => cached(options(c));
+  if (typeof options === "function") return (c) => cached(synchronous(options(c)));
   if (options !== undefined) {
     const guard = resolveGuard(options);
     return () => guard;

@@ -115,6 +115,29 @@ describe("options", () => {
     vi.unstubAllEnvs();
   });
 
+  it("refuses an options function that returns a promise with a 500, its rejection consumed", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown): void => {
+      rejections.push(e);
+    };
+    process.on("unhandledRejection", onRejection);
+    try {
+      const asyncOptions = (() => Promise.reject(new Error("async options"))) as unknown as () => GuardOptions;
+      const resolving = (() => Promise.resolve({ publicKey: key.publicKeyPem })) as unknown as () => GuardOptions;
+      const app2 = new Hono();
+      app2.get("/a", agentwritGuard(asyncOptions), ok);
+      app2.get("/b", agentwritGuard(resolving), ok);
+      expect((await app2.request("/a", auth(token))).status).toBe(500);
+      expect((await app2.request("/b", auth(token))).status).toBe(500);
+      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
+    expect(rejections).toEqual([]);
+    expect(errors).toHaveBeenCalled();
+  });
+
   it("accepts options as a function of the context, with one guard per configuration", async () => {
     let calls = 0;
     const options = (c: Context): GuardOptions => {
