@@ -140,7 +140,7 @@ export function guardMiddleware(
           accept(req as unknown as Request, own, verified);
         } catch (e) {
           // A request that takes no property (see markVerified): the server's error, passed on.
-          next(e);
+          next(asNextError(e));
           return;
         }
         next();

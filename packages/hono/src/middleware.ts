@@ -200,6 +200,8 @@ function scopeCheck(requirement: CompiledRequirement, name: string): MiddlewareH
     try {
       const params = paramsOf(c);
       verified.guard.authorize(verified.identity, requirement, params, paramContext(c, requirement, params));
+      // As agentwritGuard does: a sub-app handed c.req.raw has a context of its own.
+      c.set("agentwrit", verified.identity);
     } catch (e) {
       if (!isGuardError(e)) throw e;
       wiring.report(e, verified.guard.logger !== undefined, () => routeLabel(c));

@@ -8,7 +8,7 @@ import { Hono, type Context, type MiddlewareHandler, type Next } from "hono";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { closedPortUrl } from "../../../test/support/servers.js";
 import { bearer, claims, makeKey, mint } from "../../../test/support/tokens.js";
-import { agentwritGuard, checkRoutes, createGuard, guarded, type GuardLogger } from "../src/index.js";
+import { agentwritGuard, checkRoutes, createGuard, guarded, requireScope, type GuardLogger } from "../src/index.js";
 
 const key = makeKey();
 const other = makeKey();
@@ -270,6 +270,18 @@ describe("red team: guarded on Hono", () => {
   it("a sub-app checked with c.req.raw after the outer guard: the handler still gets c.var.agentwrit", async () => {
     const sub = new Hono();
     sub.get("/sub/orders/:id", guarded("write:data:order-{id}", guard, (c) => c.json({ agent: c.var.agentwrit.agentId })));
+    const app = new Hono();
+    app.use("*", agentwritGuard(guard));
+    app.all("/sub/*", (c) => sub.fetch(c.req.raw));
+    const res = await app.request("/sub/orders/7", auth(token));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ agent: claims().sub });
+    expect((await app.request("/sub/orders/8", auth(token))).status).toBe(403);
+  });
+
+  it("a sub-app's requireScope after the outer guard: the handler still gets c.var.agentwrit", async () => {
+    const sub = new Hono();
+    sub.get("/sub/orders/:id", requireScope("write:data:order-{id}"), (c) => c.json({ agent: c.var.agentwrit.agentId }));
     const app = new Hono();
     app.use("*", agentwritGuard(guard));
     app.all("/sub/*", (c) => sub.fetch(c.req.raw));
